@@ -1,0 +1,40 @@
+"""aerflow: move neuromorphic event data from any source to any sink, fast."""
+
+from __future__ import annotations
+
+from .api import open, read, write
+from .errors import (
+    AerflowError,
+    FormatError,
+    NotThisFormatError,
+    OutOfRangeWarning,
+    TruncatedDataWarning,
+    UnknownFormatError,
+)
+from .events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events, parse_time
+from .formats._base import FileReader, FileWriter, Properties
+from .registry import FormatInfo, formats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EVENTS_DTYPE",
+    "TRIGGERS_DTYPE",
+    "AerflowError",
+    "FileReader",
+    "FileWriter",
+    "FormatError",
+    "FormatInfo",
+    "NotThisFormatError",
+    "OutOfRangeWarning",
+    "Packet",
+    "Properties",
+    "TruncatedDataWarning",
+    "UnknownFormatError",
+    "as_events",
+    "formats",
+    "open",
+    "parse_time",
+    "read",
+    "write",
+]

@@ -1,0 +1,79 @@
+"""The public verbs: open, read, write."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from . import formats as _formats  # noqa: F401  (registers the built-in formats)
+from .events import Packet, as_events
+from .formats._base import FileReader, FileWriter
+from .registry import detect, for_writing
+
+__all__ = ["open", "read", "write"]
+
+PathLike = str | os.PathLike[str]
+
+
+@overload
+def open(path: PathLike, mode: Literal["r"] = "r", *, format: str | None = None, **options: Any) -> FileReader: ...
+@overload
+def open(path: PathLike, mode: Literal["w"], *, format: str | None = None, **options: Any) -> FileWriter: ...
+
+
+def open(  # noqa: A001 - the verb users expect, as in imageio and PyAV
+    path: PathLike, mode: str = "r", *, format: str | None = None, **options: Any
+) -> FileReader | FileWriter:
+    """Open a recording for reading (``"r"``) or writing (``"w"``).
+
+    The format is ``format`` when given, else (reading) what the file's first bytes say, else
+    its extension. ``options`` are the format's reader or writer options (``aerflow formats``
+    lists them). Both objects are context managers; a reader iterates :class:`Packet` objects
+    and has ``.properties``, ``.metadata`` and ``.read()``; a writer has ``.write(events)``.
+    """
+    if mode == "r":
+        reader: FileReader = detect(path, format).reader_class()(path, **options)
+        return reader
+    if mode == "w":
+        writer: FileWriter = for_writing(path, format).writer_class()(path, **options)
+        return writer
+    raise ValueError(f"mode must be 'r' or 'w', got {mode!r}")
+
+
+@overload
+def read(path: PathLike, *, format: str | None = ..., triggers: Literal[False] = ..., **options: Any) -> npt.NDArray[Any]: ...
+@overload
+def read(path: PathLike, *, format: str | None = ..., triggers: Literal[True], **options: Any) -> Packet: ...
+
+
+def read(
+    path: PathLike, *, format: str | None = None, triggers: bool = False, **options: Any
+) -> npt.NDArray[Any] | Packet:
+    """Read a whole recording: the events array, or with ``triggers=True`` a :class:`Packet`
+    holding events and triggers."""
+    with open(path, "r", format=format, **options) as reader:
+        packet = reader.read()
+    return packet if triggers else packet.events
+
+
+def write(
+    path: PathLike,
+    events: npt.ArrayLike | Packet,
+    *,
+    format: str | None = None,
+    triggers: npt.ArrayLike | None = None,
+    **options: Any,
+) -> None:
+    """Write a whole recording. Without ``width``/``height``, the sensor is taken to be just
+    large enough for the events."""
+    if isinstance(events, Packet):
+        events, triggers = events.events, events.triggers if triggers is None else triggers
+    array = as_events(events)
+    if "width" not in options and "height" not in options:
+        options["width"] = int(array["x"].max()) + 1 if len(array) else 1
+        options["height"] = int(array["y"].max()) + 1 if len(array) else 1
+    with open(path, "w", format=format, **options) as writer:
+        writer.write(array, None if triggers is None else np.asarray(triggers))

@@ -1,0 +1,62 @@
+"""Exception hierarchy.
+
+Every class derives from :class:`AerflowError` and also from the builtin exception a user would
+naturally catch, so ``except ValueError`` works as well as ``except aerflow.FormatError``.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "AerflowError",
+    "FormatError",
+    "UnknownFormatError",
+    "NotThisFormatError",
+    "TruncatedDataWarning",
+    "OutOfRangeWarning",
+]
+
+
+class AerflowError(Exception):
+    """Base class of every error aerflow raises."""
+
+
+class FormatError(AerflowError, ValueError):
+    """A file's bytes do not follow its format.
+
+    ``path`` and ``offset`` (a byte offset in the file) locate the problem when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        offset: int | None = None,
+    ) -> None:
+        self.path = None if path is None else os.fspath(path)
+        self.offset = offset
+        self.reason = message
+        where = []
+        if self.path is not None:
+            where.append(self.path)
+        if offset is not None:
+            where.append(f"byte {offset}")
+        super().__init__(f"{': '.join(where)}: {message}" if where else message)
+
+
+class NotThisFormatError(FormatError):
+    """A reader was handed a file of another format."""
+
+
+class UnknownFormatError(AerflowError, LookupError):
+    """No registered format matches the name, the file's contents or its extension."""
+
+
+class TruncatedDataWarning(UserWarning):
+    """A file ends in the middle of a record; every complete event before it was read."""
+
+
+class OutOfRangeWarning(UserWarning):
+    """Events with coordinates outside the sensor were dropped."""

@@ -1,0 +1,319 @@
+"""What every file reader and writer shares: properties, chunked mapping, packet assembly."""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+import tempfile
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import OutOfRangeWarning, TruncatedDataWarning
+from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events
+
+__all__ = ["Properties", "FileReader", "ChunkedReader", "FileWriter", "DEFAULT_CHUNK_SIZE"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 1 << 22
+"""Bytes of file decoded per step; memory per packet is bounded by a small multiple of it."""
+
+_MIN_CHUNK_SIZE = 1 << 12
+
+
+@dataclass(frozen=True)
+class Properties:
+    """Standard facts about a recording, the same for every format.
+
+    ``event_count`` and ``time_range`` are None unless the format gives them cheaply.
+    """
+
+    format: str
+    width: int | None
+    height: int | None
+    t0: int | None = None
+    event_count: int | None = None
+    time_range: tuple[int, int] | None = None
+
+    @property
+    def sensor_size(self) -> tuple[int, int] | None:
+        if self.width is None or self.height is None:
+            return None
+        return self.width, self.height
+
+
+class FileReader(ABC):
+    """A reader: a context manager that iterates packets in file order."""
+
+    format_name: ClassVar[str]
+    properties: Properties
+    metadata: dict[str, str]
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[Packet]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def read(self) -> Packet:
+        """Every remaining event and trigger as one packet."""
+        packets = list(self)
+        if not packets:
+            return Packet(np.empty(0, EVENTS_DTYPE), np.empty(0, TRIGGERS_DTYPE))
+        return Packet(
+            np.concatenate([p.events for p in packets]),
+            np.concatenate([p.triggers for p in packets]),
+        )
+
+    def __enter__(self) -> FileReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _Window:
+    """A read-only view of ``length`` bytes at ``offset`` of a file, mapped with mmap."""
+
+    def __init__(self, fileno: int, offset: int, length: int) -> None:
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        self._map = mmap.mmap(fileno, offset - start + length, offset=start, access=mmap.ACCESS_READ)
+        self.view: npt.NDArray[np.uint8] = np.frombuffer(self._map, np.uint8)[offset - start :]
+
+    def close(self) -> None:
+        del self.view  # the mapping cannot close while an array still exports it
+        self._map.close()
+
+
+class ChunkedReader(FileReader):
+    """A reader for word-oriented formats decoded by a stateful kernel, window by window.
+
+    Subclasses parse their header in ``__init__`` (setting ``properties``, ``metadata``,
+    ``_data_offset``) and implement :meth:`_decode`, which decodes as much of ``data`` as fits in
+    the output arrays and returns how many bytes it consumed. Decoder state lives in the
+    subclass between calls, so a word or group that straddles a window edge is decoded whole
+    from the next window, which starts at the first unconsumed byte.
+    """
+
+    events_per_byte: ClassVar[float]
+    """A typical output density, used to size packets (decoding never overflows: it stops)."""
+
+    max_group_events: ClassVar[int]
+    """The most events one word or word group can produce: decoding stops while less room is left."""
+
+    def __init__(self, path: str | os.PathLike[str], *, chunk_size: int = DEFAULT_CHUNK_SIZE):
+        super().__init__(path)
+        if chunk_size < _MIN_CHUNK_SIZE:
+            raise ValueError(f"chunk_size must be at least {_MIN_CHUNK_SIZE} bytes")
+        self.chunk_size = int(chunk_size)
+        self._file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+        self._size = os.fstat(self._file.fileno()).st_size
+        self._data_offset = 0
+        self._position = 0
+        self.dropped_out_of_range = 0
+        """Events dropped because their coordinates lie outside the sensor."""
+
+    # -- to implement -------------------------------------------------------------------------
+    @abstractmethod
+    def _decode(
+        self,
+        data: npt.NDArray[np.uint8],
+        events: npt.NDArray[Any],
+        n_events: int,
+        triggers: npt.NDArray[Any],
+        n_triggers: int,
+    ) -> tuple[int, int, int]:
+        """Decode from ``data`` into ``events[n_events:]`` and ``triggers[n_triggers:]``.
+
+        Returns (bytes consumed, new n_events, new n_triggers). Stops early, at a group
+        boundary, when either output has no room for the next group.
+        """
+
+    @abstractmethod
+    def _reset_state(self) -> None:
+        """Return the decoder to its state at the start of the data."""
+
+    # -- shared machinery ---------------------------------------------------------------------
+    def close(self) -> None:
+        self._file.close()
+
+    def rewind(self) -> None:
+        """Start again from the first event."""
+        self._position = self._data_offset
+        self._reset_state()
+
+    def _packet_capacity(self, n_bytes: int) -> int:
+        return int(n_bytes * self.events_per_byte) + self.max_group_events + 64
+
+    def __iter__(self) -> Iterator[Packet]:
+        if self._position < self._data_offset:
+            self.rewind()
+        while self._position < self._size:
+            length = min(self.chunk_size, self._size - self._position)
+            events = np.empty(self._packet_capacity(length), EVENTS_DTYPE)
+            triggers = np.empty(256, TRIGGERS_DTYPE)
+            n_events, n_triggers, stalled = self._fill(events, 0, triggers, 0, length)
+            if n_events or n_triggers:
+                events.resize(n_events, refcheck=False)
+                triggers.resize(n_triggers, refcheck=False)
+                yield Packet(events, triggers)
+            if stalled:
+                break
+        self._finish()
+
+    def read(self) -> Packet:
+        """Decode everything left in one pass into one pair of arrays."""
+        if self._position < self._data_offset:
+            self.rewind()
+        remaining = max(self._size - self._position, 0)
+        events = np.empty(self._packet_capacity(remaining), EVENTS_DTYPE)
+        triggers = np.empty(1024, TRIGGERS_DTYPE)
+        n_events = n_triggers = 0
+        while self._position < self._size:
+            n_events, n_triggers, stalled = self._fill(
+                events, n_events, triggers, n_triggers, self._size - self._position
+            )
+            if stalled:
+                break
+            if len(events) - n_events < self.max_group_events:
+                events.resize(len(events) + len(events) // 2 + (1 << 16), refcheck=False)
+            if n_triggers == len(triggers):
+                triggers.resize(2 * len(triggers), refcheck=False)
+        self._finish()
+        events.resize(n_events, refcheck=False)
+        triggers.resize(n_triggers, refcheck=False)
+        return Packet(events, triggers)
+
+    def _fill(
+        self,
+        events: npt.NDArray[Any],
+        n_events: int,
+        triggers: npt.NDArray[Any],
+        n_triggers: int,
+        length: int,
+    ) -> tuple[int, int, bool]:
+        """Decode one window of up to ``length`` bytes; True in the last slot at a torn tail."""
+        window = _Window(self._file.fileno(), self._position, length)
+        try:
+            consumed, n_events, n_triggers = self._decode(
+                window.view, events, n_events, triggers, n_triggers
+            )
+        finally:
+            window.close()
+        self._position += consumed
+        outputs_full = (
+            len(events) - n_events < self.max_group_events or n_triggers == len(triggers)
+        )
+        if consumed == 0 and not outputs_full:
+            self._warn_torn_tail()
+            return n_events, n_triggers, True
+        return n_events, n_triggers, False
+
+    def _warn_torn_tail(self) -> None:
+        warnings.warn(
+            TruncatedDataWarning(
+                f"{self.path}: the file ends inside a record at byte {self._position} "
+                f"({self._size - self._position} trailing bytes ignored)"
+            ),
+            stacklevel=4,
+        )
+        self._position = self._size
+
+    def _finish(self) -> None:
+        if self.dropped_out_of_range:
+            warnings.warn(
+                OutOfRangeWarning(
+                    f"{self.path}: dropped {self.dropped_out_of_range} events outside the "
+                    f"{self.properties.width}x{self.properties.height} sensor"
+                ),
+                stacklevel=3,
+            )
+
+
+class FileWriter(ABC):
+    """A writer: a context manager taking packets or arrays, written to a temporary file
+    renamed over the destination on success (nothing the user had is lost on failure)."""
+
+    format_name: ClassVar[str]
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(self.path))
+        handle, self._temporary = tempfile.mkstemp(
+            prefix=f".{os.path.basename(self.path)}.", suffix=".part", dir=directory
+        )
+        self._file = os.fdopen(handle, "wb")
+        self._closed = False
+
+    def write(self, events: npt.ArrayLike | Packet, triggers: npt.ArrayLike | None = None) -> None:
+        """Append events (any layout :func:`~aerflow.as_events` accepts) and triggers."""
+        if isinstance(events, Packet):
+            events, triggers = events.events, events.triggers
+        trigger_array = (
+            np.empty(0, TRIGGERS_DTYPE)
+            if triggers is None
+            else np.asarray(triggers).astype(TRIGGERS_DTYPE, copy=False)
+        )
+        self._write(as_events(events), trigger_array)
+
+    @abstractmethod
+    def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None: ...
+
+    def _finalize(self) -> None:
+        """Last bytes before closing (e.g. pending state); nothing by default."""
+
+    def close(self) -> None:
+        """Finish the file and move it into place."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._finalize()
+            self._file.close()
+            os.replace(self._temporary, self.path)
+        except BaseException:
+            self._discard()
+            raise
+
+    def abort(self) -> None:
+        """Stop without touching the destination."""
+        if not self._closed:
+            self._closed = True
+            self._discard()
+
+    def _discard(self) -> None:
+        self._file.close()
+        try:
+            os.unlink(self._temporary)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> FileWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -1,0 +1,57 @@
+"""TIME_HIGH emission shared by the EVT 2.0 and EVT 2.1 encoders (34-bit clocks, 6-bit low part)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba as nb
+
+TIME_HIGH = 0x8
+HIGH_MAX = (1 << 28) - 1
+MAX_TIMESTAMP = HIGH_MAX << 6
+
+# Encoder state slots.
+STARTED, LOOP, HIGH = range(3)
+
+
+@nb.njit(nogil=True, cache=True)
+def emit_time_high(target: int, loop_gap: int, state: Any, headers: Any, k: int) -> int:
+    """Append TIME_HIGH headers that bring the decoder's clock to ``target`` (µs).
+
+    A decoder counts a loop (adds 2**34 µs) when TIME_HIGH drops by ``loop_gap`` µs or more,
+    so a wrap is announced by the largest TIME_HIGH followed by a small one. Returns the new
+    length, or -1 when ``target`` lies too far back to be written.
+    """
+    target_loop = target >> 34
+    target_high = (target >> 6) & HIGH_MAX
+    if state[STARTED] == 0:
+        first = target_high if target_loop == 0 else 0
+        headers[k] = (TIME_HIGH << 28) | first
+        k += 1
+        state[STARTED] = 1
+        state[LOOP] = 0
+        state[HIGH] = first
+    loop = state[LOOP]
+    high = state[HIGH]
+    if target_loop < loop:
+        return -1
+    while loop < target_loop:
+        if high != HIGH_MAX:
+            headers[k] = (TIME_HIGH << 28) | HIGH_MAX
+            k += 1
+            high = HIGH_MAX
+        last_wrap = loop + 1 == target_loop
+        value = target_high if (last_wrap and MAX_TIMESTAMP - (target_high << 6) >= loop_gap) else 0
+        headers[k] = (TIME_HIGH << 28) | value
+        k += 1
+        high = value
+        loop += 1
+    if high != target_high:
+        if target_high < high and (high - target_high) << 6 >= loop_gap:
+            return -1
+        headers[k] = (TIME_HIGH << 28) | target_high
+        k += 1
+        high = target_high
+    state[LOOP] = loop
+    state[HIGH] = high
+    return k

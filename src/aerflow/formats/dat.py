@@ -1,0 +1,330 @@
+"""Prophesee DAT: a '% ' header, an (event type, event size) byte pair, 8-byte records.
+
+Records are a 32-bit time in µs and a 32-bit word: for CD (0x0C) and Event2d (0x00) files
+``x = bits 0-13, y = bits 14-27, polarity = bit 28`` (the v2 layout; ``Version 1`` headers use
+the old ``x = bits 0-8, y = bits 9-16, polarity = bit 17``); for external-trigger (0x0E) files
+``polarity = bits 0-3, id = bits 26-31``. Times are unwrapped: a drop of more than 2**31 µs
+between consecutive records is a 32-bit counter wrap.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any
+
+import numba as nb
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import FormatError, NotThisFormatError
+from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, FileWriter, Properties
+from .prophesee_header import format_header, raw_encoding
+from .raw import TIME_ORIGIN_KEY, read_prophesee_header, time_origin
+
+__all__ = ["DatReader", "DatWriter"]
+
+EVENT_2D, EVENT_CD, EVENT_EXT_TRIGGER = 0x00, 0x0C, 0x0E
+_RECORD_SIZE = 8
+_CD_V2, _CD_V1, _TRIGGER = 0, 1, 2
+_COORDINATE_LIMIT = {_CD_V2: 1 << 14, _CD_V1: 1 << 8}
+_HALF = np.int64(1) << 31
+_WRAP = np.int64(1) << 32
+
+_PREVIOUS, _OFFSET, _DROPPED = range(3)
+
+
+@nb.njit(nogil=True, cache=True)
+def _decode(
+    data: Any,
+    state: Any,
+    layout: int,
+    width: int,
+    height: int,
+    origin: int,
+    events: Any,
+    n: int,
+    triggers: Any,
+    m: int,
+) -> tuple[int, int, int]:
+    size = data.size - data.size % _RECORD_SIZE
+    previous = state[_PREVIOUS]
+    offset = state[_OFFSET]
+    dropped = state[_DROPPED]
+    capacity = events.size
+    trigger_capacity = triggers.size
+    i = 0
+    while i < size:
+        if layout == _TRIGGER:
+            if m >= trigger_capacity:
+                break
+        elif n >= capacity:
+            break
+        t32 = (
+            np.int64(data[i])
+            | (np.int64(data[i + 1]) << 8)
+            | (np.int64(data[i + 2]) << 16)
+            | (np.int64(data[i + 3]) << 24)
+        )
+        word = (
+            np.int64(data[i + 4])
+            | (np.int64(data[i + 5]) << 8)
+            | (np.int64(data[i + 6]) << 16)
+            | (np.int64(data[i + 7]) << 24)
+        )
+        if t32 < previous and previous - t32 > _HALF:
+            offset += _WRAP
+        previous = t32
+        t = np.uint64(origin + offset + t32)
+        if layout == _TRIGGER:
+            trigger = triggers[m]
+            trigger.t = t
+            trigger.id = np.uint8((word >> 26) & 0x3F)
+            trigger.rising = (word & 0xF) != 0
+            m += 1
+        else:
+            if layout == _CD_V2:
+                x = word & 0x3FFF
+                y = (word >> 14) & 0x3FFF
+                on = (word >> 28) & 1 == 1
+            else:
+                x = word & 0x1FF
+                y = (word >> 9) & 0xFF
+                on = (word >> 17) & 1 == 1
+            if x < width and y < height:
+                event = events[n]
+                event.t = t
+                event.x = np.uint16(x)
+                event.y = np.uint16(y)
+                event.on = on
+                n += 1
+            else:
+                dropped += 1
+        i += _RECORD_SIZE
+    state[_PREVIOUS] = previous
+    state[_OFFSET] = offset
+    state[_DROPPED] = dropped
+    return i, n, m
+
+
+class DatReader(ChunkedReader):
+    """Reads Prophesee DAT files of CD / Event2d records (events) or trigger records."""
+
+    format_name = "dat"
+    events_per_byte = 1 / _RECORD_SIZE
+    max_group_events = 1
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        width: int | None = None,
+        height: int | None = None,
+        layout: str | None = None,
+    ) -> None:
+        super().__init__(path, chunk_size=chunk_size)
+        try:
+            self._open_header(width, height, layout)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_header(self, width: int | None, height: int | None, layout: str | None) -> None:
+        header = read_prophesee_header(self._file, self.path)
+        if not header.entries or raw_encoding(header.entries) is not None:
+            raise NotThisFormatError("not a Prophesee DAT file", path=self.path, offset=0)
+        self._file.seek(header.data_offset)
+        pair = self._file.read(2)
+        if len(pair) < 2:
+            raise FormatError(
+                "the file ends before the event type and size bytes",
+                path=self.path,
+                offset=header.data_offset,
+            )
+        event_type, event_size = pair
+        if event_type not in (EVENT_2D, EVENT_CD, EVENT_EXT_TRIGGER):
+            raise FormatError(
+                f"unsupported DAT event type {event_type:#04x} (expected 0x00 Event2d, "
+                "0x0C CD or 0x0E external trigger)",
+                path=self.path,
+                offset=header.data_offset,
+            )
+        if event_size != _RECORD_SIZE:
+            raise FormatError(
+                f"event size {event_size} for type {event_type:#04x}, expected 8",
+                path=self.path,
+                offset=header.data_offset + 1,
+            )
+        entries = header.entries
+        if event_type == EVENT_EXT_TRIGGER:
+            self._layout = _TRIGGER
+        elif layout is not None:
+            if layout not in ("v1", "v2"):
+                raise ValueError(f"layout must be 'v1' or 'v2', got {layout!r}")
+            self._layout = _CD_V1 if layout == "v1" else _CD_V2
+        else:
+            self._layout = _CD_V1 if entries.get("Version", "2").strip() == "1" else _CD_V2
+        geometry = _dat_geometry(entries, self.path)
+        if width is not None or height is not None:
+            if width is None or height is None:
+                raise ValueError("give both width and height, or neither")
+            geometry = (int(width), int(height))
+        limit = _COORDINATE_LIMIT.get(self._layout, 1)
+        self._width, self._height = geometry or (limit, limit)
+        self._origin = time_origin(entries, self.path)
+        self.metadata = dict(entries)
+        self.event_type = event_type
+        self._data_offset = self._position = header.data_offset + 2
+        records = (self._size - self._data_offset) // _RECORD_SIZE
+        self.properties = Properties(
+            format=self.format_name,
+            width=geometry[0] if geometry else None,
+            height=geometry[1] if geometry else None,
+            t0=self._origin,
+            event_count=None if self._layout == _TRIGGER else records,
+        )
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._state = np.zeros(3, np.int64)
+
+    def _decode(
+        self,
+        data: npt.NDArray[np.uint8],
+        events: npt.NDArray[Any],
+        n_events: int,
+        triggers: npt.NDArray[Any],
+        n_triggers: int,
+    ) -> tuple[int, int, int]:
+        result: tuple[int, int, int] = _decode(
+            data,
+            self._state,
+            self._layout,
+            self._width,
+            self._height,
+            self._origin,
+            events,
+            n_events,
+            triggers,
+            n_triggers,
+        )
+        self.dropped_out_of_range = int(self._state[_DROPPED])
+        return result
+
+
+def _dat_geometry(entries: dict[str, str], path: str) -> tuple[int, int] | None:
+    if "Width" not in entries or "Height" not in entries:
+        return None
+    try:
+        width, height = int(entries["Width"]), int(entries["Height"])
+    except ValueError:
+        raise FormatError("Width/Height in the header are not integers", path=path, offset=0) from None
+    if width <= 0 or height <= 0:
+        raise FormatError(f"sensor size {width}x{height} is not positive", path=path, offset=0)
+    return width, height
+
+
+class DatWriter(FileWriter):
+    """Writes Prophesee DAT files: CD records (``kind="cd"``) or trigger records."""
+
+    format_name = "dat"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        time_origin: int | None = None,
+        kind: str = "cd",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        if kind not in ("cd", "trigger"):
+            raise ValueError(f"kind must be 'cd' or 'trigger', got {kind!r}")
+        limit = 1 << 14
+        if width is not None and not 0 < width <= limit or height is not None and not 0 < height <= limit:
+            raise ValueError(f"DAT stores 14-bit addresses: the sensor must fit {limit}x{limit}")
+        if time_origin is not None and time_origin < 0:
+            raise ValueError("time_origin must not be negative")
+        super().__init__(path)
+        self.width, self.height, self.kind = width, height, kind
+        self._time_origin = time_origin
+        self._metadata = dict(metadata or {})
+        self._origin = 0
+        self._header_written = False
+        self._previous = np.int64(-1)  # the last 32-bit time written, -1 before the first
+        self._offset = np.int64(0)
+
+    def _ensure_header(self, first_t: int) -> None:
+        if self._header_written:
+            return
+        origin = self._time_origin
+        if origin is None:
+            origin = first_t - first_t % 1_000_000 if first_t >= 1 << 32 else 0
+        self._origin = origin
+        entries = {
+            "Data": "file containing " + ("CD" if self.kind == "cd" else "ExtTrigger") + " events.",
+            "Version": "2",
+            "Date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        if self.width is not None and self.height is not None:
+            entries["Width"], entries["Height"] = str(self.width), str(self.height)
+        for key in ("Data", "Version", "Width", "Height", TIME_ORIGIN_KEY):
+            self._metadata.pop(key, None)
+        entries.update(self._metadata)
+        if origin:
+            entries[TIME_ORIGIN_KEY] = str(origin)
+        self._file.write(format_header(entries))
+        event_type = EVENT_CD if self.kind == "cd" else EVENT_EXT_TRIGGER
+        self._file.write(bytes([event_type, _RECORD_SIZE]))
+        self._header_written = True
+
+    def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
+        if self.kind == "cd":
+            if len(events) == 0:
+                return
+            times = events["t"]
+            x, y = events["x"].astype(np.int64), events["y"].astype(np.int64)
+            width = self.width or 1 << 14
+            height = self.height or 1 << 14
+            if int(x.max()) >= width or int(y.max()) >= height:
+                raise ValueError(
+                    f"events lie outside the {width}x{height} sensor "
+                    f"(max x {int(x.max())}, max y {int(y.max())})"
+                )
+            words = x | (y << 14) | (events["on"].astype(np.int64) << 28)
+        else:
+            if len(triggers) == 0:
+                return
+            if int(triggers["id"].max()) > 0x3F:
+                raise ValueError("DAT trigger ids are 6-bit (0-63)")
+            times = triggers["t"]
+            words = (triggers["id"].astype(np.int64) << 26) | triggers["rising"].astype(np.int64)
+        self._ensure_header(int(times.min()))
+        relative = times.astype(np.int64) - self._origin
+        if int(relative.min()) < 0:
+            raise ValueError(f"timestamp {int(times.min())} µs is before the time origin {self._origin} µs")
+        low = relative & 0xFFFFFFFF
+        self._check_unwrap(relative, low)
+        records = np.empty(len(low), dtype=[("t", "<u4"), ("w", "<u4")])
+        records["t"] = low
+        records["w"] = words
+        self._file.write(records.tobytes())
+
+    def _check_unwrap(self, relative: npt.NDArray[np.int64], low: npt.NDArray[np.int64]) -> None:
+        """Refuse times that a reader's 32-bit unwrap would not give back."""
+        previous = np.concatenate(([self._previous], low[:-1]))
+        wrapped = (low < previous) & (previous - low > _HALF) & (previous >= 0)
+        offsets = self._offset + _WRAP * np.cumsum(wrapped)
+        bad = np.flatnonzero(offsets + low != relative)
+        if len(bad):
+            raise ValueError(
+                f"DAT keeps 32-bit times: item {int(bad[0])} (t={int(relative[bad[0]]) + self._origin} µs) "
+                "is more than 2**31 µs from the one before it"
+            )
+        self._previous = low[-1]
+        self._offset = offsets[-1]
+
+    def _finalize(self) -> None:
+        self._ensure_header(0)

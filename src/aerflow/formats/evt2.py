@@ -1,0 +1,200 @@
+"""Prophesee EVT 2.0: 32-bit words, one event each, a 34-bit clock from TIME_HIGH.
+
+Decoding follows OpenEB: start at the first TIME_HIGH; a TIME_HIGH that drops by nearly the
+whole range (at least 2**34 - 64 - 10000 µs) is a counter loop; any other TIME_HIGH is applied
+as is; IMU, monitoring, continued and padding words are skipped. Events past the sensor are
+dropped and counted.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numba as nb
+import numpy as np
+import numpy.typing as npt
+
+from . import _time_high as th
+from ._base import DEFAULT_CHUNK_SIZE
+from .raw import RawReader, RawWriter, order_error
+
+__all__ = ["Evt2Reader", "Evt2Writer"]
+
+_CD_OFF, _CD_ON, _EXT_TRIGGER = 0x0, 0x1, 0xA
+_LOOP_GAP = th.MAX_TIMESTAMP - 10000
+_TIME_LOOP = 1 << 34
+
+_STARTED, _BASE, _SHIFT, _DROPPED = range(4)
+_STATE_SIZE = 4
+
+
+@nb.njit(nogil=True, cache=True)
+def _decode(
+    data: Any, state: Any, width: int, height: int, events: Any, n: int, triggers: Any, m: int
+) -> tuple[int, int, int]:
+    size = data.size - (data.size & 3)
+    capacity = events.size
+    trigger_capacity = triggers.size
+    started = state[_STARTED]
+    base = state[_BASE]
+    shift = state[_SHIFT]
+    dropped = state[_DROPPED]
+    i = 0
+    if started == 0:
+        while i < size:
+            if (data[i + 3] >> 4) == th.TIME_HIGH:
+                word = (
+                    np.int64(data[i])
+                    | (np.int64(data[i + 1]) << 8)
+                    | (np.int64(data[i + 2]) << 16)
+                    | (np.int64(data[i + 3]) << 24)
+                )
+                base = (word & th.HIGH_MAX) << 6
+                started = 1
+                break
+            i += 4
+    while i < size:
+        word = (
+            np.int64(data[i])
+            | (np.int64(data[i + 1]) << 8)
+            | (np.int64(data[i + 2]) << 16)
+            | (np.int64(data[i + 3]) << 24)
+        )
+        kind = word >> 28
+        if kind <= _CD_ON:
+            if n >= capacity:
+                break
+            x = (word >> 11) & 0x7FF
+            y = word & 0x7FF
+            if x < width and y < height:
+                event = events[n]
+                event.t = np.uint64(base + ((word >> 22) & 0x3F))
+                event.x = np.uint16(x)
+                event.y = np.uint16(y)
+                event.on = kind == _CD_ON
+                n += 1
+            else:
+                dropped += 1
+        elif kind == th.TIME_HIGH:
+            new_base = ((word & th.HIGH_MAX) << 6) + shift
+            if new_base < base and base - new_base >= _LOOP_GAP:
+                shift += _TIME_LOOP
+                new_base += _TIME_LOOP
+            base = new_base
+        elif kind == _EXT_TRIGGER:
+            if m >= trigger_capacity:
+                break
+            trigger = triggers[m]
+            trigger.t = np.uint64(base + ((word >> 22) & 0x3F))
+            trigger.id = np.uint8((word >> 8) & 0x1F)
+            trigger.rising = word & 1 == 1
+            m += 1
+        i += 4
+    state[_STARTED] = started
+    state[_BASE] = base
+    state[_SHIFT] = shift
+    state[_DROPPED] = dropped
+    return i, n, m
+
+
+@nb.njit(nogil=True, cache=True)
+def _encode(events: Any, triggers: Any, origin: int, state: Any, out: Any) -> tuple[int, int]:
+    n = events.size
+    n_triggers = triggers.size
+    i = 0
+    j = 0
+    k = 0
+    while i < n or j < n_triggers:
+        if j < n_triggers and (i >= n or triggers[j].t <= events[i].t):
+            t = np.int64(triggers[j].t) - origin
+            k = th.emit_time_high(t, _LOOP_GAP, state, out, k)
+            if k < 0:
+                return 0, n + j
+            trigger = triggers[j]
+            out[k] = (
+                (_EXT_TRIGGER << 28)
+                | ((t & 0x3F) << 22)
+                | ((np.int64(trigger.id) & 0x1F) << 8)
+                | (1 if trigger.rising else 0)
+            )
+            j += 1
+        else:
+            event = events[i]
+            t = np.int64(event.t) - origin
+            k = th.emit_time_high(t, _LOOP_GAP, state, out, k)
+            if k < 0:
+                return 0, i
+            kind = _CD_ON if event.on else _CD_OFF
+            out[k] = (kind << 28) | ((t & 0x3F) << 22) | (np.int64(event.x) << 11) | np.int64(event.y)
+            i += 1
+        k += 1
+    return k, -1
+
+
+class Evt2Reader(RawReader):
+    """Reads Prophesee RAW files in EVT 2.0."""
+
+    format_name = "evt2"
+    encoding = "evt2"
+    events_per_byte = 0.25
+    max_group_events = 1
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> None:
+        super().__init__(path, chunk_size=chunk_size, width=width, height=height)
+
+    def _reset_state(self) -> None:
+        self._state = np.zeros(_STATE_SIZE, np.int64)
+
+    def _kernel(
+        self,
+        data: npt.NDArray[np.uint8],
+        events: npt.NDArray[Any],
+        n_events: int,
+        triggers: npt.NDArray[Any],
+        n_triggers: int,
+    ) -> tuple[int, int, int]:
+        result: tuple[int, int, int] = _decode(
+            data, self._state, self._width, self._height, events, n_events, triggers, n_triggers
+        )
+        return result
+
+
+class Evt2Writer(RawWriter):
+    """Writes Prophesee RAW files in EVT 2.0."""
+
+    format_name = "evt2"
+    encoding = "evt2"
+    format_field = "EVT2"
+    legacy_evt = "2.0"
+    single_loop_us = 1 << 34
+
+    def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
+        super().__init__(path, **options)
+        self._state = np.zeros(3, np.int64)
+
+    def _encode(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        if len(triggers) and int(triggers["id"].max()) > 0x1F:
+            raise ValueError("EVT 2.0 trigger ids are 5-bit (0-31)")
+        out = np.empty(_word_bound(events, triggers, self._origin, int(self._state[th.LOOP])), np.int64)
+        count, bad = _encode(events, triggers, self._origin, self._state, out)
+        if bad >= 0:
+            raise ValueError(order_error(events, triggers, bad, "EVT 2.0"))
+        return out[:count].astype("<u4")
+
+
+def _word_bound(events: npt.NDArray[Any], triggers: npt.NDArray[Any], origin: int, loop: int) -> int:
+    """Enough words for every item, a TIME_HIGH before each and two per counter wrap."""
+    last = max(
+        int(events["t"].max()) if len(events) else 0,
+        int(triggers["t"].max()) if len(triggers) else 0,
+    )
+    wraps = max(((last - origin) >> 34) - loop, 0)
+    return 2 * (len(events) + len(triggers)) + 2 * wraps + 4

@@ -1,0 +1,339 @@
+"""Prophesee EVT 3.0: 16-bit stateful words with vectorised x addresses.
+
+Decoding follows OpenEB's HAL decoder with its default (basic-check) validator: start at the
+first TIME_HIGH, a 24-bit time counter that loops when TIME_HIGH drops by half its range or
+more, TIME_LOW applied as is (even backwards), VECT_12 starting a three-word 12+12+8 group,
+ADDR_Y with bit 11 or a row past the sensor silencing the addresses that follow it. Unlike
+OpenEB, an ADDR_X past the sensor's width is dropped (and counted) rather than returned.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numba as nb
+import numpy as np
+import numpy.typing as npt
+
+from ._base import DEFAULT_CHUNK_SIZE
+from .raw import RawReader, RawWriter, order_error
+
+__all__ = ["Evt3Reader", "Evt3Writer"]
+
+_ADDR_Y, _ADDR_Y_OTHER, _ADDR_X, _VECT_BASE_X = 0x0, 0x1, 0x2, 0x3
+_VECT_12, _TIME_LOW, _TIME_HIGH, _EXT_TRIGGER, _OTHERS = 0x4, 0x6, 0x8, 0xA, 0xE
+_VECT_8 = 0x5
+_ERC_COUNT_SUBTYPES = (0x014, 0x016)
+
+# Decoder state slots.
+_STARTED, _LOOP, _HIGH, _LOW, _Y, _IS_CD, _VALID, _BASE, _HAS_BASE, _DROPPED = range(10)
+_STATE_SIZE = 10
+
+
+@nb.njit(nogil=True, cache=True)
+def _decode(
+    data: Any,
+    state: Any,
+    width: int,
+    height: int,
+    events: Any,
+    n: int,
+    triggers: Any,
+    m: int,
+) -> tuple[int, int, int]:
+    size = data.size - (data.size & 1)
+    capacity = events.size
+    trigger_capacity = triggers.size
+    started = state[_STARTED]
+    loop = state[_LOOP]
+    high = state[_HIGH]
+    low = state[_LOW]
+    y = state[_Y]
+    is_cd = state[_IS_CD]
+    valid = state[_VALID]
+    base = state[_BASE]
+    has_base = state[_HAS_BASE]
+    dropped = state[_DROPPED]
+    i = 0
+    if started == 0:
+        while i < size:
+            word = np.int64(data[i]) | (np.int64(data[i + 1]) << 8)
+            if (word >> 12) == _TIME_HIGH:
+                value = word & 0xFFF
+                high = value - 1 if value > 0 else 0
+                loop = 0
+                low = 0
+                started = 1
+                break
+            i += 2
+    while i < size:
+        word = np.int64(data[i]) | (np.int64(data[i + 1]) << 8)
+        kind = word >> 12
+        if kind == _ADDR_X:
+            if valid != 0:
+                if n >= capacity:
+                    break
+                x = word & 0x7FF
+                if x < width:
+                    event = events[n]
+                    event.t = np.uint64((loop << 24) | (high << 12) | low)
+                    event.x = np.uint16(x)
+                    event.y = np.uint16(y)
+                    event.on = (word >> 11) & 1 == 1
+                    n += 1
+                else:
+                    dropped += 1
+            i += 2
+        elif kind == _VECT_12:
+            if i + 6 > size:
+                break
+            if valid != 0:
+                if n + 32 > capacity:
+                    break
+                x0 = base & 0x7FF
+                if has_base != 0 and x0 + 32 <= width:
+                    word1 = np.int64(data[i + 2]) | (np.int64(data[i + 3]) << 8)
+                    word2 = np.int64(data[i + 4]) | (np.int64(data[i + 5]) << 8)
+                    mask = (word & 0xFFF) | ((word1 & 0xFFF) << 12) | ((word2 & 0xFF) << 24)
+                    t = np.uint64((loop << 24) | (high << 12) | low)
+                    on = (base >> 11) & 1 == 1
+                    offset = 0
+                    while mask != 0:
+                        if mask & 1:
+                            event = events[n]
+                            event.t = t
+                            event.x = np.uint16(x0 + offset)
+                            event.y = np.uint16(y)
+                            event.on = on
+                            n += 1
+                        mask >>= 1
+                        offset += 1
+                else:
+                    has_base = 0
+                base = (base + 32) & 0xFFFF
+            i += 6
+        elif kind == _TIME_HIGH:
+            value = word & 0xFFF
+            if high >= value + 2048:
+                loop += 1
+            if high != value:
+                low = 0
+            high = value
+            i += 2
+        elif kind == _EXT_TRIGGER:
+            if m >= trigger_capacity:
+                break
+            trigger = triggers[m]
+            trigger.t = np.uint64((loop << 24) | (high << 12) | low)
+            trigger.id = np.uint8((word >> 8) & 0xF)
+            trigger.rising = word & 1 == 1
+            m += 1
+            i += 2
+        elif kind == _OTHERS:
+            subtype = word & 0xFFF
+            if subtype == 0x014 or subtype == 0x016:
+                if i + 8 > size:
+                    break
+                i += 8
+            else:
+                i += 2
+        else:
+            content = word & 0xFFF
+            if kind == _ADDR_Y:
+                y = content
+                is_cd = 1
+            elif kind == _ADDR_Y_OTHER:
+                is_cd = 0
+            elif kind == _VECT_BASE_X:
+                base = content
+                has_base = 1
+            elif kind == _TIME_LOW:
+                low = content
+            valid = 1 if (is_cd != 0 and y < height) else 0
+            i += 2
+    state[_STARTED] = started
+    state[_LOOP] = loop
+    state[_HIGH] = high
+    state[_LOW] = low
+    state[_Y] = y
+    state[_IS_CD] = is_cd
+    state[_VALID] = valid
+    state[_BASE] = base
+    state[_HAS_BASE] = has_base
+    state[_DROPPED] = dropped
+    return i, n, m
+
+
+# Encoder state slots; -1 in _Y means no row was addressed yet.
+_E_STARTED, _E_LOOP, _E_HIGH, _E_LOW, _E_Y = range(5)
+
+
+@nb.njit(nogil=True, cache=True)
+def _emit_time(target: int, state: Any, out: Any, k: int) -> int:
+    """Append the words that move the decoder's clock to ``target``; -1 if it cannot go there."""
+    target_loop = target >> 24
+    target_high = (target >> 12) & 0xFFF
+    target_low = target & 0xFFF
+    if state[_E_STARTED] == 0:
+        first = target_high if target_loop == 0 else 0
+        out[k] = (_TIME_HIGH << 12) | first
+        k += 1
+        state[_E_STARTED] = 1
+        state[_E_LOOP] = 0
+        state[_E_HIGH] = first
+        state[_E_LOW] = 0
+    loop = state[_E_LOOP]
+    high = state[_E_HIGH]
+    if target_loop < loop:
+        return -1
+    while loop < target_loop:
+        if high < 2048:
+            out[k] = (_TIME_HIGH << 12) | 0xFFF
+            k += 1
+            high = 0xFFF
+        value = target_high if (loop + 1 == target_loop and target_high + 2048 <= high) else 0
+        out[k] = (_TIME_HIGH << 12) | value
+        k += 1
+        high = value
+        loop += 1
+        state[_E_LOW] = 0
+    if high != target_high:
+        if high >= target_high + 2048:
+            return -1  # a step this far back would read as a counter wrap
+        out[k] = (_TIME_HIGH << 12) | target_high
+        k += 1
+        high = target_high
+        state[_E_LOW] = 0
+    if state[_E_LOW] != target_low:
+        out[k] = (_TIME_LOW << 12) | target_low
+        k += 1
+        state[_E_LOW] = target_low
+    state[_E_LOOP] = loop
+    state[_E_HIGH] = high
+    return k
+
+
+@nb.njit(nogil=True, cache=True)
+def _encode(
+    events: Any, triggers: Any, origin: int, width: int, state: Any, out: Any
+) -> tuple[int, int]:
+    """Encode into ``out``; returns (words, -1) or (0, index of the event that cannot be written)."""
+    n = events.size
+    n_triggers = triggers.size
+    i = 0
+    j = 0
+    k = 0
+    while i < n or j < n_triggers:
+        if j < n_triggers and (i >= n or triggers[j].t <= events[i].t):
+            k = _emit_time(np.int64(triggers[j].t) - origin, state, out, k)
+            if k < 0:
+                return 0, n + j
+            trigger = triggers[j]
+            out[k] = (_EXT_TRIGGER << 12) | ((np.int64(trigger.id) & 0xF) << 8) | (1 if trigger.rising else 0)
+            k += 1
+            j += 1
+            continue
+        event = events[i]
+        k = _emit_time(np.int64(event.t) - origin, state, out, k)
+        if k < 0:
+            return 0, i
+        y = np.int64(event.y)
+        if state[_E_Y] != y:
+            out[k] = (_ADDR_Y << 12) | y
+            k += 1
+            state[_E_Y] = y
+        x0 = np.int64(event.x)
+        polarity = 1 if event.on else 0
+        # A run of same-time, same-row, same-polarity events with rising x inside 32 columns
+        # is one vector group, which the decoder returns in the same order.
+        end = i + 1
+        while (
+            end < n
+            and events[end].t == event.t
+            and events[end].y == event.y
+            and events[end].on == event.on
+            and events[end].x > events[end - 1].x
+            and np.int64(events[end].x) < x0 + 32
+            and (j >= n_triggers or triggers[j].t > event.t)
+        ):
+            end += 1
+        if end - i >= 4 and x0 + 32 <= width:
+            mask = np.int64(0)
+            for e in range(i, end):
+                mask |= np.int64(1) << (np.int64(events[e].x) - x0)
+            out[k] = (_VECT_BASE_X << 12) | (polarity << 11) | x0
+            out[k + 1] = (_VECT_12 << 12) | (mask & 0xFFF)
+            out[k + 2] = (_VECT_12 << 12) | ((mask >> 12) & 0xFFF)
+            out[k + 3] = (_VECT_8 << 12) | ((mask >> 24) & 0xFF)
+            k += 4
+            i = end
+        else:
+            out[k] = (_ADDR_X << 12) | (polarity << 11) | x0
+            k += 1
+            i += 1
+    return k, -1
+
+
+class Evt3Reader(RawReader):
+    """Reads Prophesee RAW files in EVT 3.0."""
+
+    format_name = "evt3"
+    encoding = "evt3"
+    events_per_byte = 0.5
+    max_group_events = 32
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> None:
+        super().__init__(path, chunk_size=chunk_size, width=width, height=height)
+
+    def _reset_state(self) -> None:
+        self._state = np.zeros(_STATE_SIZE, np.int64)
+
+    def _kernel(
+        self,
+        data: npt.NDArray[np.uint8],
+        events: npt.NDArray[Any],
+        n_events: int,
+        triggers: npt.NDArray[Any],
+        n_triggers: int,
+    ) -> tuple[int, int, int]:
+        result: tuple[int, int, int] = _decode(
+            data, self._state, self._width, self._height, events, n_events, triggers, n_triggers
+        )
+        return result
+
+
+class Evt3Writer(RawWriter):
+    """Writes Prophesee RAW files in EVT 3.0 (vector groups where events allow)."""
+
+    format_name = "evt3"
+    encoding = "evt3"
+    format_field = "EVT3"
+    legacy_evt = "3.0"
+    single_loop_us = 1 << 34
+
+    def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
+        super().__init__(path, **options)
+        self._state = np.array([0, 0, 0, 0, -1], np.int64)
+
+    def _encode(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        if len(triggers) and int(triggers["id"].max()) > 0xF:
+            raise ValueError("EVT 3.0 trigger ids are 4-bit (0-15)")
+        last = max(
+            int(events["t"].max()) if len(events) else 0,
+            int(triggers["t"].max()) if len(triggers) else 0,
+        ) - self._origin
+        loops = max((last >> 24) - int(self._state[_E_LOOP]), 0)
+        out = np.empty(4 * (len(events) + len(triggers)) + 2 * loops + 8, np.uint16)
+        count, bad = _encode(events, triggers, self._origin, self.width, self._state, out)
+        if bad >= 0:
+            raise ValueError(order_error(events, triggers, bad, "EVT 3.0"))
+        return out[:count]
+

@@ -1,0 +1,251 @@
+"""Prophesee RAW files: the header and what the EVT 2.0, 2.1 and 3.0 readers and writers share."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import FormatError, NotThisFormatError
+from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, FileWriter, Properties
+from .prophesee_header import Header, format_header, parse_header, raw_encoding, raw_geometry
+
+__all__ = ["RawReader", "RawWriter", "read_prophesee_header", "order_error", "TIME_ORIGIN_KEY"]
+
+log = logging.getLogger(__name__)
+
+TIME_ORIGIN_KEY = "aerflow_time_origin"
+"""Header key holding a time origin (µs) added to every decoded timestamp.
+
+Writers set it when timestamps are too large for the format's counters (Unix time from AEDAT4,
+say), so absolute time survives a round trip; other tools ignore the key and see times
+relative to it.
+"""
+
+_COORDINATE_LIMIT = 2048  # EVT addresses are 11-bit
+
+
+def read_prophesee_header(file: Any, path: str) -> Header:
+    """Read a '% ' header from an open binary file, however long it is."""
+    limit = 1 << 16
+    while True:
+        file.seek(0)
+        head = file.read(limit)
+        header = parse_header(head)
+        if header.complete or len(head) < limit:
+            return header
+        if limit >= 1 << 26:
+            raise FormatError("header is longer than 64 MiB", path=path, offset=0)
+        limit *= 4
+
+
+def time_origin(entries: dict[str, str], path: str) -> int:
+    value = entries.get(TIME_ORIGIN_KEY)
+    if value is None:
+        return 0
+    try:
+        origin = int(value)
+    except ValueError:
+        raise FormatError(f"header key {TIME_ORIGIN_KEY} is not an integer: {value!r}", path=path, offset=0) from None
+    if origin < 0:
+        raise FormatError(f"header key {TIME_ORIGIN_KEY} is negative", path=path, offset=0)
+    return origin
+
+
+class RawReader(ChunkedReader):
+    """The shared part of EVT readers: header, sensor size, decoder state and time origin."""
+
+    encoding: ClassVar[str]
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> None:
+        super().__init__(path, chunk_size=chunk_size)
+        try:
+            self._open_header(width, height)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_header(self, width: int | None, height: int | None) -> None:
+        header = read_prophesee_header(self._file, self.path)
+        if not header.entries:
+            raise NotThisFormatError(
+                f"not a Prophesee RAW file: no '% ' header (expected {self.format_name})",
+                path=self.path,
+                offset=0,
+            )
+        found = raw_encoding(header.entries)
+        if found is None:
+            raise FormatError(
+                "the header names no event encoding (no 'format', 'evt' or known 'system_ID')",
+                path=self.path,
+                offset=0,
+            )
+        if found[0] != self.encoding:
+            raise NotThisFormatError(
+                f"the header says {found[0]}, not {self.encoding}", path=self.path, offset=0
+            )
+        self._order = found[1]
+        try:
+            geometry = raw_geometry(header.entries)
+        except ValueError as error:
+            raise FormatError(str(error), path=self.path, offset=0) from None
+        if width is not None or height is not None:
+            if width is None or height is None:
+                raise ValueError("give both width and height, or neither")
+            geometry = (int(width), int(height))
+        if geometry is None:
+            log.warning(
+                "%s: the header gives no sensor size; accepting any 11-bit address", self.path
+            )
+        self._width, self._height = geometry or (_COORDINATE_LIMIT, _COORDINATE_LIMIT)
+        self._origin = time_origin(header.entries, self.path)
+        self.metadata = dict(header.entries)
+        self._data_offset = self._position = header.data_offset
+        self.properties = Properties(
+            format=self.format_name,
+            width=geometry[0] if geometry else None,
+            height=geometry[1] if geometry else None,
+            t0=self._origin,
+        )
+        self._reset_state()
+
+    def _decode(
+        self,
+        data: npt.NDArray[np.uint8],
+        events: npt.NDArray[Any],
+        n_events: int,
+        triggers: npt.NDArray[Any],
+        n_triggers: int,
+    ) -> tuple[int, int, int]:
+        consumed, new_events, new_triggers = self._kernel(data, events, n_events, triggers, n_triggers)
+        if self._origin:
+            events["t"][n_events:new_events] += np.uint64(self._origin)
+            triggers["t"][n_triggers:new_triggers] += np.uint64(self._origin)
+        self.dropped_out_of_range = int(self._state[-1])
+        return consumed, new_events, new_triggers
+
+    @abstractmethod
+    def _kernel(
+        self,
+        data: npt.NDArray[np.uint8],
+        events: npt.NDArray[Any],
+        n_events: int,
+        triggers: npt.NDArray[Any],
+        n_triggers: int,
+    ) -> tuple[int, int, int]:
+        """Run the format's numba kernel with ``self._state`` (its last slot counts drops)."""
+
+    _state: npt.NDArray[np.int64]
+
+
+class RawWriter(FileWriter):
+    """The shared part of EVT writers: header, sensor checks, time origin, encoder state."""
+
+    encoding: ClassVar[str]
+    format_field: ClassVar[str]  # the name in the header's 'format' entry
+    legacy_evt: ClassVar[str | None]  # the legacy 'evt' entry, when the encoding has one
+    single_loop_us: ClassVar[int]  # the largest time that needs no counter wrap
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        width: int,
+        height: int,
+        time_origin: int | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        width, height = int(width), int(height)
+        if not (0 < width <= _COORDINATE_LIMIT and 0 < height <= _COORDINATE_LIMIT):
+            raise ValueError(
+                f"{self.format_name} stores 11-bit addresses: the sensor must be at most "
+                f"{_COORDINATE_LIMIT}x{_COORDINATE_LIMIT}, got {width}x{height}"
+            )
+        if time_origin is not None and time_origin < 0:
+            raise ValueError("time_origin must not be negative")
+        super().__init__(path)
+        self.width, self.height = width, height
+        self._time_origin = time_origin
+        self._metadata = dict(metadata or {})
+        self._header_written = False
+
+    def _header_entries(self, origin: int) -> dict[str, str]:
+        entries = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")}
+        if self.legacy_evt:
+            entries["evt"] = self.legacy_evt
+        entries["format"] = f"{self.format_field};height={self.height};width={self.width}"
+        entries["geometry"] = f"{self.width}x{self.height}"
+        for key in ("evt", "format", "geometry", "endianness", TIME_ORIGIN_KEY):
+            self._metadata.pop(key, None)
+        entries.update(self._metadata)
+        if origin:
+            entries[TIME_ORIGIN_KEY] = str(origin)
+        return entries
+
+    def _ensure_header(self, first_t: int) -> None:
+        if self._header_written:
+            return
+        origin = self._time_origin
+        if origin is None:
+            # Keep counters small: times past one counter loop start from a whole second.
+            origin = first_t - first_t % 1_000_000 if first_t >= self.single_loop_us else 0
+        self._origin = origin
+        self._file.write(format_header(self._header_entries(origin)))
+        self._header_written = True
+
+    def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
+        if len(events) == 0 and len(triggers) == 0:
+            return
+        if len(events):
+            if int(events["x"].max()) >= self.width or int(events["y"].max()) >= self.height:
+                raise ValueError(
+                    f"events lie outside the {self.width}x{self.height} sensor "
+                    f"(max x {int(events['x'].max())}, max y {int(events['y'].max())})"
+                )
+        first = min(
+            int(events["t"].min()) if len(events) else 2**63,
+            int(triggers["t"].min()) if len(triggers) else 2**63,
+        )
+        self._ensure_header(first)
+        if first < self._origin:
+            raise ValueError(
+                f"timestamp {first} µs is before the file's time origin {self._origin} µs"
+            )
+        words = self._encode(events, triggers)
+        self._file.write(words.tobytes())
+
+    def _finalize(self) -> None:
+        if not self._header_written:
+            self._ensure_header(0)
+
+    @abstractmethod
+    def _encode(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Encode events and triggers (times relative to ``self._origin``) into words."""
+
+    _origin: int
+
+
+def order_error(
+    events: npt.NDArray[Any], triggers: npt.NDArray[Any], index: int, name: str
+) -> str:
+    """Explain why an encoder refused item ``index`` (events first, then triggers)."""
+    if index < len(events):
+        what, t = f"event {index}", int(events["t"][index])
+    else:
+        what, t = f"trigger {index - len(events)}", int(triggers["t"][index - len(events)])
+    return (
+        f"{name} cannot store {what} at t={t} µs: it goes back in time further than the "
+        "format's clock can (sort the events by time first)"
+    )
