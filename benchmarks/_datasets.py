@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
 from _checksum import Checksum, ChecksumAccumulator, tiled_checksum
 from _peers import SUFFIXES
 

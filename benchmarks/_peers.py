@@ -7,10 +7,13 @@ a peer is missing.
 Per tool:
     aerflow       aerflow.read(path)
                   aerflow.open(path[, chunk_size=N]) -> packets with .events
-    faery         faery.events_stream_from_file(path, dimensions_fallback=(W, H),
-                      version_fallback=...).to_array()
-                  iterating the same stream yields numpy arrays packet by packet
-    evlib         evlib.formats.load_events(path).collect()   (Rust decoder -> polars;
+    faery         numpy.concatenate(list(faery.events_stream_from_file(path,
+                      dimensions_fallback=(W, H), version_fallback=...)))
+                  (the stream yields numpy arrays packet by packet; stream.to_array()
+                  does the same after an extra full decode for its progress bar);
+                  faery 0.7.1 has no EVT2.1 decoder (it panics "not yet implemented")
+    evlib         evlib.formats.load_events(path).collect()   (Rust decoder -> polars
+                  DataFrame x, y: i16, t: duration[us], polarity: i8 -1/+1;
                   evlib.load_events adds a sort by t that we skip; no DAT reader,
                   no chunked API)
     expelliarmus  expelliarmus.Wizard(encoding=...).read(path)
@@ -114,7 +117,14 @@ def _faery_stream(path: Path, fmt: str, width: int, height: int) -> Any:
 
 
 def _faery_read(path: Path, fmt: str, width: int, height: int) -> Any:
-    return _faery_stream(path, fmt, width, height).to_array()
+    # What stream.to_array() does, minus its progress bookkeeping: to_array() first
+    # calls stream.time_range(), which decodes the whole file once more.
+    packets = list(_faery_stream(path, fmt, width, height))
+    if not packets:
+        import faery
+
+        return np.empty(0, dtype=faery.EVENTS_DTYPE)
+    return np.concatenate(packets)
 
 
 def _faery_chunks(
@@ -184,7 +194,7 @@ TOOLS: dict[str, Tool] = {
             name="faery",
             distribution="faery",
             module="faery",
-            formats=frozenset(FORMATS),
+            formats=frozenset({"evt3", "evt2", "dat"}),
             read=_faery_read,
             columns=_packed_columns,
             chunks=_faery_chunks,
@@ -193,7 +203,7 @@ TOOLS: dict[str, Tool] = {
             name="evlib",
             distribution="evlib",
             module="evlib.formats",
-            # evlib has EVT2.1 support; it has no DAT reader (.dat is taken for text).
+            # evlib reads EVT2.1; it has no DAT reader (it takes .dat files for text).
             formats=frozenset({"evt3", "evt2", "evt21"}),
             read=_evlib_read,
             columns=_evlib_columns,

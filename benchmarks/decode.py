@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from _checksum import Checksum
-from _datasets import DatasetBuilder, Dataset, SetupError, find_shared_data
+from _datasets import Dataset, DatasetBuilder, SetupError, find_shared_data
 from _peers import FORMATS, PEERS, TOOLS, installed, version
 from _runner import RESULT_PREFIX
 
@@ -79,6 +79,12 @@ class Measurement:
         if not self.runs:
             return None
         return max(run["peak_rss_kb"] for run in self.runs) * 1024
+
+    @property
+    def baseline_rss_bytes(self) -> int | None:
+        if not self.runs:
+            return None
+        return max(run["baseline_rss_kb"] for run in self.runs) * 1024
 
     def mismatches(self, reference: Checksum) -> list[str]:
         """Checksum fields that differ from the reference in any run."""
@@ -171,15 +177,15 @@ def _correct(measurement: Measurement, reference: Checksum) -> str:
 def _row(measurement: Measurement, reference: Checksum, aerflow_rate: float | None) -> list[str]:
     rate = measurement.mev_s
     if rate is None:
-        status = measurement.status if measurement.status != "error" else "error: " + measurement.error
-        return [measurement.tool, version(TOOLS[measurement.tool]), status, "", "", ""]
+        status = measurement.status if measurement.status != "error" else "error (below)"
+        return [measurement.tool, version(TOOLS[measurement.tool]), status, "", "", "", ""]
     speedup = f"{aerflow_rate / rate:.2f}x" if aerflow_rate else "-"
-    rss = measurement.peak_rss_bytes or 0
     return [
         measurement.tool,
         version(TOOLS[measurement.tool]),
         f"{rate:.1f}",
-        f"{rss / 1e6:.0f}",
+        f"{(measurement.peak_rss_bytes or 0) / 1e6:.0f}",
+        f"{(measurement.baseline_rss_bytes or 0) / 1e6:.0f}",
         _correct(measurement, reference),
         speedup if measurement.tool != "aerflow" else "1.00x",
     ]
@@ -187,7 +193,7 @@ def _row(measurement: Measurement, reference: Checksum, aerflow_rate: float | No
 
 def table(dataset: Dataset, measurements: Sequence[Measurement], title: str) -> str:
     aerflow_rate = next((m.mev_s for m in measurements if m.tool == "aerflow"), None)
-    header = ["tool", "version", "Mev/s", "peak RSS MB", "correct", "aerflow speedup"]
+    header = ["tool", "version", "Mev/s", "peak RSS MB", "base MB", "correct", "aerflow speedup"]
     rows = [header] + [_row(m, dataset.reference, aerflow_rate) for m in measurements]
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = [
@@ -198,6 +204,7 @@ def table(dataset: Dataset, measurements: Sequence[Measurement], title: str) -> 
         lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
         if index == 0:
             lines.append("  " + "  ".join("-" * width for width in widths))
+    lines += [f"  {m.tool} error: {m.error}" for m in measurements if m.status == "error"]
     return "\n".join(lines)
 
 
@@ -332,7 +339,12 @@ def main(argv: Sequence[str]) -> int:
         mode = CHUNKED if name == CHUNKED else "full"
         results[name] = (dataset, measure(dataset, tools, args.repeat, mode, args.chunk_size))
     print(f"\n{machine_line()}")
-    print(f"median of {args.repeat} runs, each in a fresh process after an untimed warm-up decode")
+    print(
+        f"Mev/s: median of {args.repeat} runs, each in a fresh process after an untimed warm-up "
+        "decode of a tiny file;\npeak RSS: the process's high-water mark (VmHWM) right after the "
+        "decode, max over runs;\nbase: the same before the decode (interpreter, imports, warm-up); "
+        "MB = 10^6 bytes"
+    )
     for name, (dataset, measurements) in results.items():
         title = "chunked (aerflow.open, packets dropped)" if name == CHUNKED else name
         print("\n" + table(dataset, measurements, title))

@@ -19,12 +19,16 @@ PathLike = str | os.PathLike[str]
 
 
 @overload
-def open(path: PathLike, mode: Literal["r"] = "r", *, format: str | None = None, **options: Any) -> FileReader: ...
+def open(
+    path: PathLike, mode: Literal["r"] = "r", *, format: str | None = None, **options: Any
+) -> FileReader: ...
 @overload
-def open(path: PathLike, mode: Literal["w"], *, format: str | None = None, **options: Any) -> FileWriter: ...
+def open(
+    path: PathLike, mode: Literal["w"], *, format: str | None = None, **options: Any
+) -> FileWriter: ...
 
 
-def open(  # noqa: A001 - the verb users expect, as in imageio and PyAV
+def open(
     path: PathLike, mode: str = "r", *, format: str | None = None, **options: Any
 ) -> FileReader | FileWriter:
     """Open a recording for reading (``"r"``) or writing (``"w"``).
@@ -44,9 +48,13 @@ def open(  # noqa: A001 - the verb users expect, as in imageio and PyAV
 
 
 @overload
-def read(path: PathLike, *, format: str | None = ..., triggers: Literal[False] = ..., **options: Any) -> npt.NDArray[Any]: ...
+def read(
+    path: PathLike, *, format: str | None = ..., triggers: Literal[False] = ..., **options: Any
+) -> npt.NDArray[Any]: ...
 @overload
-def read(path: PathLike, *, format: str | None = ..., triggers: Literal[True], **options: Any) -> Packet: ...
+def read(
+    path: PathLike, *, format: str | None = ..., triggers: Literal[True], **options: Any
+) -> Packet: ...
 
 
 def read(
@@ -70,7 +78,8 @@ def write(
     """Write a whole recording. Without ``width``/``height``, the sensor is taken to be just
     large enough for the events."""
     if isinstance(events, Packet):
-        events, triggers = events.events, events.triggers if triggers is None else triggers
+        triggers = events.triggers if triggers is None else triggers
+        events = events.events
     array = as_events(events)
     if "width" not in options and "height" not in options:
         options["width"] = int(array["x"].max()) + 1 if len(array) else 1

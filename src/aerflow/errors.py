@@ -11,10 +11,10 @@ import os
 __all__ = [
     "AerflowError",
     "FormatError",
-    "UnknownFormatError",
     "NotThisFormatError",
-    "TruncatedDataWarning",
     "OutOfRangeWarning",
+    "TruncatedDataWarning",
+    "UnknownFormatError",
 ]
 
 

@@ -178,14 +178,12 @@ def parse_time(value: str | int) -> int:
         hours, minutes, seconds = match.groups()
         whole = (int(hours or 0) * 60 + int(minutes)) * 60_000_000
         return whole + _round_us(seconds, 1_000_000)
-    raise ValueError(
-        f"cannot read {value!r} as a time: use e.g. '250us', '10ms', '2.5s', '1:02.5'"
-    )
+    raise ValueError(f"cannot read {value!r} as a time: use e.g. '250us', '10ms', '2.5s', '1:02.5'")
 
 
 def _round_us(number: str, scale: int) -> int:
     # Decimal-exact scaling: float("0.1") * 1e6 would be off by rounding in the last place.
     whole, _, fraction = number.partition(".")
-    numerator = int(whole or "0") * scale * 10 ** len(fraction) + int(fraction or "0") * scale
-    denominator = 10 ** len(fraction)
+    denominator = int("1" + "0" * len(fraction))
+    numerator = int(whole or "0") * scale * denominator + int(fraction or "0") * scale
     return (2 * numerator + denominator) // (2 * denominator)

@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import UnknownFormatError
 
-__all__ = ["FormatInfo", "Option", "register", "formats", "get", "detect", "for_writing"]
+__all__ = ["FormatInfo", "Option", "detect", "for_writing", "formats", "get", "register"]
 
 SNIFF_BYTES = 1 << 16
 

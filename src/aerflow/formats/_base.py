@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mmap
 import os
@@ -19,7 +20,7 @@ import numpy.typing as npt
 from ..errors import OutOfRangeWarning, TruncatedDataWarning
 from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events
 
-__all__ = ["Properties", "FileReader", "ChunkedReader", "FileWriter", "DEFAULT_CHUNK_SIZE"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "ChunkedReader", "FileReader", "FileWriter", "Properties"]
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,9 @@ class _Window:
 
     def __init__(self, fileno: int, offset: int, length: int) -> None:
         start = offset - offset % mmap.ALLOCATIONGRANULARITY
-        self._map = mmap.mmap(fileno, offset - start + length, offset=start, access=mmap.ACCESS_READ)
+        self._map = mmap.mmap(
+            fileno, offset - start + length, offset=start, access=mmap.ACCESS_READ
+        )
         self.view: npt.NDArray[np.uint8] = np.frombuffer(self._map, np.uint8)[offset - start :]
 
     def close(self) -> None:
@@ -115,7 +118,7 @@ class ChunkedReader(FileReader):
     """A typical output density, used to size packets (decoding never overflows: it stops)."""
 
     max_group_events: ClassVar[int]
-    """The most events one word or word group can produce: decoding stops while less room is left."""
+    """The most events one word or group yields; decoding stops when less room is left."""
 
     def __init__(self, path: str | os.PathLike[str], *, chunk_size: int = DEFAULT_CHUNK_SIZE):
         super().__init__(path)
@@ -217,9 +220,7 @@ class ChunkedReader(FileReader):
         finally:
             window.close()
         self._position += consumed
-        outputs_full = (
-            len(events) - n_events < self.max_group_events or n_triggers == len(triggers)
-        )
+        outputs_full = len(events) - n_events < self.max_group_events or n_triggers == len(triggers)
         if consumed == 0 and not outputs_full:
             self._warn_torn_tail()
             return n_events, n_triggers, True
@@ -264,7 +265,8 @@ class FileWriter(ABC):
     def write(self, events: npt.ArrayLike | Packet, triggers: npt.ArrayLike | None = None) -> None:
         """Append events (any layout :func:`~aerflow.as_events` accepts) and triggers."""
         if isinstance(events, Packet):
-            events, triggers = events.events, events.triggers
+            triggers = events.triggers
+            events = events.events
         trigger_array = (
             np.empty(0, TRIGGERS_DTYPE)
             if triggers is None
@@ -275,7 +277,7 @@ class FileWriter(ABC):
     @abstractmethod
     def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None: ...
 
-    def _finalize(self) -> None:
+    def _finalize(self) -> None:  # noqa: B027 - optional hook
         """Last bytes before closing (e.g. pending state); nothing by default."""
 
     def close(self) -> None:
@@ -299,10 +301,8 @@ class FileWriter(ABC):
 
     def _discard(self) -> None:
         self._file.close()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self._temporary)
-        except FileNotFoundError:
-            pass
 
     def __enter__(self) -> FileWriter:
         return self

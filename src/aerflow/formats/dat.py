@@ -10,6 +10,7 @@ between consecutive records is a 32-bit counter wrap.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 from typing import Any
 
@@ -23,6 +24,8 @@ from .prophesee_header import format_header, raw_encoding
 from .raw import TIME_ORIGIN_KEY, read_prophesee_header, time_origin
 
 __all__ = ["DatReader", "DatWriter"]
+
+log = logging.getLogger(__name__)
 
 EVENT_2D, EVENT_CD, EVENT_EXT_TRIGGER = 0x00, 0x0C, 0x0E
 _RECORD_SIZE = 8
@@ -219,7 +222,9 @@ def _dat_geometry(entries: dict[str, str], path: str) -> tuple[int, int] | None:
     try:
         width, height = int(entries["Width"]), int(entries["Height"])
     except ValueError:
-        raise FormatError("Width/Height in the header are not integers", path=path, offset=0) from None
+        raise FormatError(
+            "Width/Height in the header are not integers", path=path, offset=0
+        ) from None
     if width <= 0 or height <= 0:
         raise FormatError(f"sensor size {width}x{height} is not positive", path=path, offset=0)
     return width, height
@@ -243,7 +248,9 @@ class DatWriter(FileWriter):
         if kind not in ("cd", "trigger"):
             raise ValueError(f"kind must be 'cd' or 'trigger', got {kind!r}")
         limit = 1 << 14
-        if width is not None and not 0 < width <= limit or height is not None and not 0 < height <= limit:
+        if (width is not None and not 0 < width <= limit) or (
+            height is not None and not 0 < height <= limit
+        ):
             raise ValueError(f"DAT stores 14-bit addresses: the sensor must fit {limit}x{limit}")
         if time_origin is not None and time_origin < 0:
             raise ValueError("time_origin must not be negative")
@@ -255,6 +262,10 @@ class DatWriter(FileWriter):
         self._header_written = False
         self._previous = np.int64(-1)  # the last 32-bit time written, -1 before the first
         self._offset = np.int64(0)
+        self.unwritten_events = 0
+        """Events handed to a trigger file, which cannot hold them."""
+        self.unwritten_triggers = 0
+        """Triggers handed to a CD file, which cannot hold them."""
 
     def _ensure_header(self, first_t: int) -> None:
         if self._header_written:
@@ -282,6 +293,7 @@ class DatWriter(FileWriter):
 
     def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
         if self.kind == "cd":
+            self.unwritten_triggers += len(triggers)
             if len(events) == 0:
                 return
             times = events["t"]
@@ -295,6 +307,7 @@ class DatWriter(FileWriter):
                 )
             words = x | (y << 14) | (events["on"].astype(np.int64) << 28)
         else:
+            self.unwritten_events += len(events)
             if len(triggers) == 0:
                 return
             if int(triggers["id"].max()) > 0x3F:
@@ -304,7 +317,9 @@ class DatWriter(FileWriter):
         self._ensure_header(int(times.min()))
         relative = times.astype(np.int64) - self._origin
         if int(relative.min()) < 0:
-            raise ValueError(f"timestamp {int(times.min())} µs is before the time origin {self._origin} µs")
+            raise ValueError(
+                f"timestamp {int(times.min())} µs is before the time origin {self._origin} µs"
+            )
         low = relative & 0xFFFFFFFF
         self._check_unwrap(relative, low)
         records = np.empty(len(low), dtype=[("t", "<u4"), ("w", "<u4")])
@@ -320,11 +335,24 @@ class DatWriter(FileWriter):
         bad = np.flatnonzero(offsets + low != relative)
         if len(bad):
             raise ValueError(
-                f"DAT keeps 32-bit times: item {int(bad[0])} (t={int(relative[bad[0]]) + self._origin} µs) "
-                "is more than 2**31 µs from the one before it"
+                f"DAT keeps 32-bit times: item {int(bad[0])} "
+                f"(t={int(relative[bad[0]]) + self._origin} µs) is more than 2**31 µs from the "
+                "one before it"
             )
         self._previous = low[-1]
         self._offset = offsets[-1]
 
     def _finalize(self) -> None:
         self._ensure_header(0)
+        for count, what in (
+            (self.unwritten_events, "events"),
+            (self.unwritten_triggers, "triggers"),
+        ):
+            if count:
+                log.warning(
+                    "%s: %d %s not written: a %s DAT file cannot hold them",
+                    self.path,
+                    count,
+                    what,
+                    self.kind,
+                )

@@ -126,7 +126,9 @@ def _encode(events: Any, triggers: Any, origin: int, state: Any, out: Any) -> tu
             if k < 0:
                 return 0, i
             kind = _CD_ON if event.on else _CD_OFF
-            out[k] = (kind << 28) | ((t & 0x3F) << 22) | (np.int64(event.x) << 11) | np.int64(event.y)
+            out[k] = (
+                (kind << 28) | ((t & 0x3F) << 22) | (np.int64(event.x) << 11) | np.int64(event.y)
+            )
             i += 1
         k += 1
     return k, -1
@@ -183,14 +185,18 @@ class Evt2Writer(RawWriter):
     def _encode(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
         if len(triggers) and int(triggers["id"].max()) > 0x1F:
             raise ValueError("EVT 2.0 trigger ids are 5-bit (0-31)")
-        out = np.empty(_word_bound(events, triggers, self._origin, int(self._state[th.LOOP])), np.int64)
+        out = np.empty(
+            _word_bound(events, triggers, self._origin, int(self._state[th.LOOP])), np.int64
+        )
         count, bad = _encode(events, triggers, self._origin, self._state, out)
         if bad >= 0:
             raise ValueError(order_error(events, triggers, bad, "EVT 2.0"))
         return out[:count].astype("<u4")
 
 
-def _word_bound(events: npt.NDArray[Any], triggers: npt.NDArray[Any], origin: int, loop: int) -> int:
+def _word_bound(
+    events: npt.NDArray[Any], triggers: npt.NDArray[Any], origin: int, loop: int
+) -> int:
     """Enough words for every item, a TIME_HIGH before each and two per counter wrap."""
     last = max(
         int(events["t"].max()) if len(events) else 0,

@@ -255,9 +255,7 @@ class Evt21Writer(RawWriter):
 
     def _header_entries(self, origin: int) -> dict[str, str]:
         entries = super()._header_entries(origin)
-        entries["format"] = (
-            f"EVT21;endianness={self.order};height={self.height};width={self.width}"
-        )
+        entries["format"] = f"EVT21;endianness={self.order};height={self.height};width={self.width}"
         entries["endianness"] = self.order
         return entries
 
@@ -277,4 +275,5 @@ class Evt21Writer(RawWriter):
             raise ValueError(order_error(events, triggers, bad, "EVT 2.1"))
         high, low = (headers, masks) if self.order == "little" else (masks, headers)
         words = (high[:count].astype(np.uint64) << np.uint64(32)) | low[:count].astype(np.uint64)
-        return words.astype("<u8")
+        encoded: npt.NDArray[Any] = words.astype("<u8")
+        return encoded

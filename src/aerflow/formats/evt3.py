@@ -218,7 +218,7 @@ def _emit_time(target: int, state: Any, out: Any, k: int) -> int:
 def _encode(
     events: Any, triggers: Any, origin: int, width: int, state: Any, out: Any
 ) -> tuple[int, int]:
-    """Encode into ``out``; returns (words, -1) or (0, index of the event that cannot be written)."""
+    """Encode into ``out``: (words, -1), or (0, index of an item that cannot be written)."""
     n = events.size
     n_triggers = triggers.size
     i = 0
@@ -230,7 +230,11 @@ def _encode(
             if k < 0:
                 return 0, n + j
             trigger = triggers[j]
-            out[k] = (_EXT_TRIGGER << 12) | ((np.int64(trigger.id) & 0xF) << 8) | (1 if trigger.rising else 0)
+            out[k] = (
+                (_EXT_TRIGGER << 12)
+                | ((np.int64(trigger.id) & 0xF) << 8)
+                | (1 if trigger.rising else 0)
+            )
             k += 1
             j += 1
             continue
@@ -326,14 +330,16 @@ class Evt3Writer(RawWriter):
     def _encode(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
         if len(triggers) and int(triggers["id"].max()) > 0xF:
             raise ValueError("EVT 3.0 trigger ids are 4-bit (0-15)")
-        last = max(
-            int(events["t"].max()) if len(events) else 0,
-            int(triggers["t"].max()) if len(triggers) else 0,
-        ) - self._origin
+        last = (
+            max(
+                int(events["t"].max()) if len(events) else 0,
+                int(triggers["t"].max()) if len(triggers) else 0,
+            )
+            - self._origin
+        )
         loops = max((last >> 24) - int(self._state[_E_LOOP]), 0)
         out = np.empty(4 * (len(events) + len(triggers)) + 2 * loops + 8, np.uint16)
         count, bad = _encode(events, triggers, self._origin, self.width, self._state, out)
         if bad >= 0:
             raise ValueError(order_error(events, triggers, bad, "EVT 3.0"))
         return out[:count]
-

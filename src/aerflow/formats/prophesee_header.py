@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "SYSTEM_ID_TABLE",
     "Header",
-    "parse_header",
     "format_header",
+    "parse_header",
     "raw_encoding",
     "raw_geometry",
-    "SYSTEM_ID_TABLE",
 ]
 
 # system_ID -> (encoding, width, height), consulted only when the header names no geometry.
@@ -160,8 +160,8 @@ def raw_geometry(entries: dict[str, str]) -> tuple[int, int] | None:
         return from_format or from_geometry
     system_id = _system_id(entries)
     if system_id in SYSTEM_ID_TABLE:
-        _, width, height = SYSTEM_ID_TABLE[system_id]
-        return width, height
+        _, table_width, table_height = SYSTEM_ID_TABLE[system_id]
+        return table_width, table_height
     return None
 
 

@@ -15,7 +15,7 @@ from ..errors import FormatError, NotThisFormatError
 from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, FileWriter, Properties
 from .prophesee_header import Header, format_header, parse_header, raw_encoding, raw_geometry
 
-__all__ = ["RawReader", "RawWriter", "read_prophesee_header", "order_error", "TIME_ORIGIN_KEY"]
+__all__ = ["TIME_ORIGIN_KEY", "RawReader", "RawWriter", "order_error", "read_prophesee_header"]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,9 @@ def time_origin(entries: dict[str, str], path: str) -> int:
     try:
         origin = int(value)
     except ValueError:
-        raise FormatError(f"header key {TIME_ORIGIN_KEY} is not an integer: {value!r}", path=path, offset=0) from None
+        raise FormatError(
+            f"header key {TIME_ORIGIN_KEY} is not an integer: {value!r}", path=path, offset=0
+        ) from None
     if origin < 0:
         raise FormatError(f"header key {TIME_ORIGIN_KEY} is negative", path=path, offset=0)
     return origin
@@ -129,7 +131,9 @@ class RawReader(ChunkedReader):
         triggers: npt.NDArray[Any],
         n_triggers: int,
     ) -> tuple[int, int, int]:
-        consumed, new_events, new_triggers = self._kernel(data, events, n_events, triggers, n_triggers)
+        consumed, new_events, new_triggers = self._kernel(
+            data, events, n_events, triggers, n_triggers
+        )
         if self._origin:
             events["t"][n_events:new_events] += np.uint64(self._origin)
             triggers["t"][n_triggers:new_triggers] += np.uint64(self._origin)
@@ -208,12 +212,13 @@ class RawWriter(FileWriter):
     def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
         if len(events) == 0 and len(triggers) == 0:
             return
-        if len(events):
-            if int(events["x"].max()) >= self.width or int(events["y"].max()) >= self.height:
+        if len(events) and (
+            int(events["x"].max()) >= self.width or int(events["y"].max()) >= self.height
+        ):
                 raise ValueError(
-                    f"events lie outside the {self.width}x{self.height} sensor "
-                    f"(max x {int(events['x'].max())}, max y {int(events['y'].max())})"
-                )
+                f"events lie outside the {self.width}x{self.height} sensor "
+                f"(max x {int(events['x'].max())}, max y {int(events['y'].max())})"
+            )
         first = min(
             int(events["t"].min()) if len(events) else 2**63,
             int(triggers["t"].min()) if len(triggers) else 2**63,
@@ -237,9 +242,7 @@ class RawWriter(FileWriter):
     _origin: int
 
 
-def order_error(
-    events: npt.NDArray[Any], triggers: npt.NDArray[Any], index: int, name: str
-) -> str:
+def order_error(events: npt.NDArray[Any], triggers: npt.NDArray[Any], index: int, name: str) -> str:
     """Explain why an encoder refused item ``index`` (events first, then triggers)."""
     if index < len(events):
         what, t = f"event {index}", int(events["t"][index])

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Set up a virtual environment in .venv and run the demo, the tests or the benchmarks.
+
+    python3 dev.py demo    # synthetic recording -> RAW -> DAT, then describe it
+    python3 dev.py test    # ruff, mypy and the whole test suite
+
+Needs only python3: when the system Python has no ensurepip (Debian without python3-venv),
+pip itself is fetched from PyPI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+
+
+def run(*command: str | Path) -> None:
+    print("+", " ".join(str(c) for c in command), flush=True)
+    subprocess.run([str(c) for c in command], check=True, cwd=ROOT)
+
+
+def bootstrap_pip() -> None:
+    with urllib.request.urlopen("https://pypi.org/pypi/pip/json", timeout=60) as response:
+        release = json.load(response)
+    wheel = next(f for f in release["urls"] if f["filename"].endswith(".whl"))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / wheel["filename"]
+        urllib.request.urlretrieve(wheel["url"], path)
+        run(PYTHON, path / "pip", "install", "--quiet", path)
+
+
+def ensure_environment(extras: str) -> None:
+    if not PYTHON.exists():
+        try:
+            venv.create(VENV, with_pip=True)
+        except subprocess.CalledProcessError:
+            venv.create(VENV, with_pip=False, clear=True)
+    if subprocess.run([str(PYTHON), "-m", "pip", "--version"], capture_output=True).returncode:
+        bootstrap_pip()
+    run(
+        PYTHON,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-e",
+        f".[{extras}]",
+    )
+
+
+def demo() -> None:
+    ensure_environment("test")
+    out = ROOT / "aerflow-demo"
+    out.mkdir(exist_ok=True)
+    aerflow = BIN / "aerflow"
+    run(aerflow, "sample", out / "bar.raw")
+    run(aerflow, "convert", out / "bar.raw", out / "bar.dat")
+    run(aerflow, "info", out / "bar.dat")
+
+
+def test() -> None:
+    ensure_environment("dev")
+    run(PYTHON, "-m", "ruff", "check", "src", "tests", "benchmarks", "dev.py")
+    run(PYTHON, "-m", "mypy")
+    run(PYTHON, "-m", "pytest", "-p", "no:cacheprovider", "-q")
+
+
+def main() -> int:
+    commands = {"demo": demo, "test": test}
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        print(f"usage: python3 dev.py {{{','.join(commands)}}}", file=sys.stderr)
+        return 2
+    try:
+        commands[sys.argv[1]]()
+    except subprocess.CalledProcessError as error:
+        return error.returncode or 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

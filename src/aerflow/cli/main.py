@@ -1,0 +1,111 @@
+"""``aerflow`` command line: ``info`` and ``formats`` (the pipeline grammar builds on these)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import TextIO
+
+from .. import api, registry
+from ..errors import AerflowError
+from .summary import summarize
+
+__all__ = ["run"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aerflow", description="Move neuromorphic event data from any source to any sink."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    info = commands.add_parser("info", help="describe a recording: format, size, counts, time span")
+    info.add_argument("file", help="recording to describe")
+    info.add_argument("--format", help="format name (default: detected)")
+    commands.add_parser("formats", help="list the file formats and their options")
+    convert = commands.add_parser("convert", help="convert a recording to another format")
+    convert.add_argument("source", help="recording to read")
+    convert.add_argument("destination", help="file to write (format from --to or its extension)")
+    convert.add_argument("--from", dest="source_format", help="source format (default: detected)")
+    convert.add_argument("--to", dest="destination_format", help="destination format")
+    convert.add_argument("--width", type=int, help="sensor width, when the source does not say")
+    convert.add_argument("--height", type=int, help="sensor height, when the source does not say")
+    sample = commands.add_parser(
+        "sample", help="write a synthetic recording (a rotating bar with noise, 1 s, 640x480)"
+    )
+    sample.add_argument("destination", help="file to write (format from --to or its extension)")
+    sample.add_argument("--to", dest="destination_format", help="destination format")
+    return parser
+
+
+def _convert(args: argparse.Namespace) -> None:
+    with api.open(args.source, "r", format=args.source_format) as reader:
+        width = args.width or reader.properties.width
+        height = args.height or reader.properties.height
+        if width is None or height is None:
+            raise AerflowError(
+                f"{args.source} does not give its sensor size: pass --width and --height"
+            )
+        options = {"width": width, "height": height}
+        with api.open(args.destination, "w", format=args.destination_format, **options) as writer:
+            for packet in reader:
+                writer.write(packet)
+
+
+def _sample(args: argparse.Namespace) -> None:
+    from ..synthetic import rotating_bar
+
+    api.write(
+        args.destination, rotating_bar(), format=args.destination_format, width=640, height=480
+    )
+
+
+def _print_formats(out: TextIO) -> None:
+    for info in registry.formats():
+        modes = "/".join(m for m, ok in (("read", info.reader), ("write", info.writer)) if ok)
+        out.write(
+            f"{info.name:<8} {' '.join(info.extensions):<10} {modes:<11} {info.description}\n"
+        )
+        for title, options in (("read", info.read_options), ("write", info.write_options)):
+            if options:
+                names = ", ".join(o.name for o in options)
+                out.write(f"{'':<8} {title} options: {names}\n")
+
+
+def _print_info(path: str, format_name: str | None, out: TextIO) -> None:
+    with api.open(path, "r", format=format_name) as reader:
+        summary = summarize(reader)
+    for label, value in summary.lines():
+        out.write(f"{label:<16}{value}\n")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="aerflow: %(message)s")
+    warnings.simplefilter("default")
+    warnings.formatwarning = lambda message, *_: f"aerflow: warning: {message}\n"
+    try:
+        if args.command == "formats":
+            _print_formats(sys.stdout)
+        elif args.command == "info":
+            _print_info(args.file, args.format, sys.stdout)
+        elif args.command == "convert":
+            _convert(args)
+        elif args.command == "sample":
+            _sample(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `| head`): leave quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    except (AerflowError, OSError, ValueError) as error:
+        print(f"aerflow: error: {error}", file=sys.stderr)
+        return 1
+    return 0
