@@ -7,6 +7,7 @@ import logging
 import mmap
 import os
 import tempfile
+import threading
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ DEFAULT_CHUNK_SIZE = 1 << 22
 """Bytes of file decoded per step; memory per packet is bounded by a small multiple of it."""
 
 _MIN_CHUNK_SIZE = 1 << 12
+_PARALLEL_MIN_BYTES = 1 << 23
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,10 @@ class ChunkedReader(FileReader):
     """A reader for word-oriented formats decoded by a stateful kernel, window by window.
 
     Subclasses parse their header in ``__init__`` (setting ``properties``, ``metadata``,
-    ``_data_offset``) and implement :meth:`_decode`, which decodes as much of ``data`` as fits in
-    the output arrays and returns how many bytes it consumed. Decoder state lives in the
-    subclass between calls, so a word or group that straddles a window edge is decoded whole
-    from the next window, which starts at the first unconsumed byte.
+    ``_data_offset``, ``_origin``) and implement :meth:`_kernel`. Decoder state lives in
+    ``_state`` between calls (its last slot counts events dropped outside the sensor), so a
+    word or group that straddles a window edge is decoded whole from the next window, which
+    starts at the first unconsumed byte.
     """
 
     events_per_byte: ClassVar[float]
@@ -119,6 +121,10 @@ class ChunkedReader(FileReader):
 
     max_group_events: ClassVar[int]
     """The most events one word or group yields; decoding stops when less room is left."""
+
+    parallel_split: ClassVar[float] = 0.6
+    """Share of the data decoded by the helper thread in :meth:`read` (the main thread first
+    counts that share, which is cheaper than decoding it, then decodes the rest)."""
 
     def __init__(self, path: str | os.PathLike[str], *, chunk_size: int = DEFAULT_CHUNK_SIZE):
         super().__init__(path)
@@ -129,23 +135,26 @@ class ChunkedReader(FileReader):
         self._size = os.fstat(self._file.fileno()).st_size
         self._data_offset = 0
         self._position = 0
-        self.dropped_out_of_range = 0
-        """Events dropped because their coordinates lie outside the sensor."""
+        self._origin = 0
+        self._state = np.zeros(1, np.int64)
 
     # -- to implement -------------------------------------------------------------------------
     @abstractmethod
-    def _decode(
+    def _kernel(
         self,
         data: npt.NDArray[np.uint8],
+        state: npt.NDArray[np.int64],
         events: npt.NDArray[Any],
         n_events: int,
         triggers: npt.NDArray[Any],
         n_triggers: int,
+        count_only: bool,
     ) -> tuple[int, int, int]:
-        """Decode from ``data`` into ``events[n_events:]`` and ``triggers[n_triggers:]``.
+        """Decode ``data`` into ``events[n_events:]`` and ``triggers[n_triggers:]``.
 
-        Returns (bytes consumed, new n_events, new n_triggers). Stops early, at a group
-        boundary, when either output has no room for the next group.
+        Returns (bytes consumed, new n_events, new n_triggers); stops early, at a group
+        boundary, when an output has no room for the next group. With ``count_only`` it
+        writes nothing, never stops for room, and only advances ``state`` and the counts.
         """
 
     @abstractmethod
@@ -153,6 +162,11 @@ class ChunkedReader(FileReader):
         """Return the decoder to its state at the start of the data."""
 
     # -- shared machinery ---------------------------------------------------------------------
+    @property
+    def dropped_out_of_range(self) -> int:
+        """Events dropped so far because their coordinates lie outside the sensor."""
+        return int(self._state[-1])
+
     def close(self) -> None:
         self._file.close()
 
@@ -163,6 +177,11 @@ class ChunkedReader(FileReader):
 
     def _packet_capacity(self, n_bytes: int) -> int:
         return int(n_bytes * self.events_per_byte) + self.max_group_events + 64
+
+    def _shift_time(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
+        if self._origin:
+            events["t"] += np.uint64(self._origin)
+            triggers["t"] += np.uint64(self._origin)
 
     def __iter__(self) -> Iterator[Packet]:
         if self._position < self._data_offset:
@@ -175,33 +194,87 @@ class ChunkedReader(FileReader):
             if n_events or n_triggers:
                 events.resize(n_events, refcheck=False)
                 triggers.resize(n_triggers, refcheck=False)
+                self._shift_time(events, triggers)
                 yield Packet(events, triggers)
             if stalled:
                 break
         self._finish()
 
     def read(self) -> Packet:
-        """Decode everything left in one pass into one pair of arrays."""
+        """Decode everything left into one pair of arrays, on two threads for large files."""
         if self._position < self._data_offset:
             self.rewind()
         remaining = max(self._size - self._position, 0)
         events = np.empty(self._packet_capacity(remaining), EVENTS_DTYPE)
         triggers = np.empty(1024, TRIGGERS_DTYPE)
         n_events = n_triggers = 0
+        if remaining >= _PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1:
+            n_events, triggers, n_triggers = self._read_two_threads(events, remaining)
         while self._position < self._size:
+            if len(events) - n_events < self.max_group_events:
+                events.resize(len(events) + len(events) // 2 + (1 << 16), refcheck=False)
+            if n_triggers == len(triggers):
+                triggers.resize(2 * len(triggers), refcheck=False)
             n_events, n_triggers, stalled = self._fill(
                 events, n_events, triggers, n_triggers, self._size - self._position
             )
             if stalled:
                 break
-            if len(events) - n_events < self.max_group_events:
-                events.resize(len(events) + len(events) // 2 + (1 << 16), refcheck=False)
-            if n_triggers == len(triggers):
-                triggers.resize(2 * len(triggers), refcheck=False)
         self._finish()
         events.resize(n_events, refcheck=False)
         triggers.resize(n_triggers, refcheck=False)
+        self._shift_time(events, triggers)
         return Packet(events, triggers)
+
+    def _read_two_threads(
+        self, events: npt.NDArray[Any], remaining: int
+    ) -> tuple[int, npt.NDArray[Any], int]:
+        """Decode the first share on a helper thread while this thread counts it (to learn the
+        decoder state and output position at its end), then decodes the rest concurrently.
+
+        Returns (events decoded, triggers array, triggers decoded); the position and state
+        advance past what was decoded. Both kernels release the GIL.
+        """
+        window = _Window(self._file.fileno(), self._position, remaining)
+        split = int(remaining * self.parallel_split)
+        initial_state = self._state.copy()
+        first_state = self._state.copy()
+        first_triggers = np.empty(1 << 16, TRIGGERS_DTYPE)
+        first: list[tuple[int, int, int]] = []
+
+        def decode_first_share(data: npt.NDArray[np.uint8]) -> None:
+            first.append(self._kernel(data, first_state, events, 0, first_triggers, 0, False))
+
+        helper = threading.Thread(
+            target=decode_first_share, args=(window.view[:split],), name="aerflow-decode"
+        )
+        helper.start()
+        try:
+            counted = self._kernel(
+                window.view[:split],
+                self._state,
+                np.empty(32, EVENTS_DTYPE),
+                0,
+                np.empty(32, TRIGGERS_DTYPE),
+                0,
+                True,
+            )
+            consumed, n_first, m_first = counted
+            later_triggers = np.empty(max(1024, m_first), TRIGGERS_DTYPE)
+            rest = self._kernel(
+                window.view[consumed:], self._state, events, n_first, later_triggers, 0, False
+            )
+        finally:
+            helper.join()
+            del helper  # it holds the view until collected; the mapping closes only after
+            window.close()
+        if first[0] != counted:
+            # The helper ran out of trigger room: decode everything again, on one thread.
+            self._state = initial_state
+            return 0, np.empty(1024, TRIGGERS_DTYPE), 0
+        self._position += consumed + rest[0]
+        triggers = np.concatenate((first_triggers[:m_first], later_triggers))
+        return rest[1], triggers, m_first + rest[2]
 
     def _fill(
         self,
@@ -214,8 +287,8 @@ class ChunkedReader(FileReader):
         """Decode one window of up to ``length`` bytes; True in the last slot at a torn tail."""
         window = _Window(self._file.fileno(), self._position, length)
         try:
-            consumed, n_events, n_triggers = self._decode(
-                window.view, events, n_events, triggers, n_triggers
+            consumed, n_events, n_triggers = self._kernel(
+                window.view, self._state, events, n_events, triggers, n_triggers, False
             )
         finally:
             window.close()
@@ -245,6 +318,12 @@ class ChunkedReader(FileReader):
                 ),
                 stacklevel=3,
             )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class FileWriter(ABC):
@@ -288,6 +367,7 @@ class FileWriter(ABC):
         try:
             self._finalize()
             self._file.close()
+            os.chmod(self._temporary, 0o666 & ~_umask())
             os.replace(self._temporary, self.path)
         except BaseException:
             self._discard()

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 EVENT_2D, EVENT_CD, EVENT_EXT_TRIGGER = 0x00, 0x0C, 0x0E
 _RECORD_SIZE = 8
 _CD_V2, _CD_V1, _TRIGGER = 0, 1, 2
-_COORDINATE_LIMIT = {_CD_V2: 1 << 14, _CD_V1: 1 << 8}
+_COORDINATE_LIMIT = {_CD_V2: (1 << 14, 1 << 14), _CD_V1: (1 << 9, 1 << 8), _TRIGGER: (1, 1)}
 _HALF = np.int64(1) << 31
 _WRAP = np.int64(1) << 32
 
@@ -44,11 +44,11 @@ def _decode(
     layout: int,
     width: int,
     height: int,
-    origin: int,
     events: Any,
     n: int,
     triggers: Any,
     m: int,
+    count_only: bool,
 ) -> tuple[int, int, int]:
     size = data.size - data.size % _RECORD_SIZE
     previous = state[_PREVIOUS]
@@ -56,6 +56,10 @@ def _decode(
     dropped = state[_DROPPED]
     capacity = events.size
     trigger_capacity = triggers.size
+    slot_mask = np.int64(-1)
+    if count_only:  # count and track state only: no room limit, writes to a scratch slot
+        capacity = trigger_capacity = np.int64(1) << 62
+        slot_mask = np.int64(31)
     i = 0
     while i < size:
         if layout == _TRIGGER:
@@ -78,9 +82,9 @@ def _decode(
         if t32 < previous and previous - t32 > _HALF:
             offset += _WRAP
         previous = t32
-        t = np.uint64(origin + offset + t32)
+        t = np.uint64(offset + t32)
         if layout == _TRIGGER:
-            trigger = triggers[m]
+            trigger = triggers[m & slot_mask]
             trigger.t = t
             trigger.id = np.uint8((word >> 26) & 0x3F)
             trigger.rising = (word & 0xF) != 0
@@ -95,7 +99,7 @@ def _decode(
                 y = (word >> 9) & 0xFF
                 on = (word >> 17) & 1 == 1
             if x < width and y < height:
-                event = events[n]
+                event = events[n & slot_mask]
                 event.t = t
                 event.x = np.uint16(x)
                 event.y = np.uint16(y)
@@ -173,8 +177,7 @@ class DatReader(ChunkedReader):
             if width is None or height is None:
                 raise ValueError("give both width and height, or neither")
             geometry = (int(width), int(height))
-        limit = _COORDINATE_LIMIT.get(self._layout, 1)
-        self._width, self._height = geometry or (limit, limit)
+        self._width, self._height = geometry or _COORDINATE_LIMIT[self._layout]
         self._origin = time_origin(entries, self.path)
         self.metadata = dict(entries)
         self.event_type = event_type
@@ -192,27 +195,28 @@ class DatReader(ChunkedReader):
     def _reset_state(self) -> None:
         self._state = np.zeros(3, np.int64)
 
-    def _decode(
+    def _kernel(
         self,
         data: npt.NDArray[np.uint8],
+        state: npt.NDArray[np.int64],
         events: npt.NDArray[Any],
         n_events: int,
         triggers: npt.NDArray[Any],
         n_triggers: int,
+        count_only: bool,
     ) -> tuple[int, int, int]:
         result: tuple[int, int, int] = _decode(
             data,
-            self._state,
+            state,
             self._layout,
             self._width,
             self._height,
-            self._origin,
             events,
             n_events,
             triggers,
             n_triggers,
+            count_only,
         )
-        self.dropped_out_of_range = int(self._state[_DROPPED])
         return result
 
 

@@ -31,11 +31,23 @@ _STATE_SIZE = 4
 
 @nb.njit(nogil=True, cache=True)
 def _decode(
-    data: Any, state: Any, width: int, height: int, events: Any, n: int, triggers: Any, m: int
+    data: Any,
+    state: Any,
+    width: int,
+    height: int,
+    events: Any,
+    n: int,
+    triggers: Any,
+    m: int,
+    count_only: bool,
 ) -> tuple[int, int, int]:
     size = data.size - (data.size & 3)
     capacity = events.size
     trigger_capacity = triggers.size
+    slot_mask = np.int64(-1)
+    if count_only:  # count and track state only: no room limit, writes to a scratch slot
+        capacity = trigger_capacity = np.int64(1) << 62
+        slot_mask = np.int64(31)
     started = state[_STARTED]
     base = state[_BASE]
     shift = state[_SHIFT]
@@ -68,7 +80,7 @@ def _decode(
             x = (word >> 11) & 0x7FF
             y = word & 0x7FF
             if x < width and y < height:
-                event = events[n]
+                event = events[n & slot_mask]
                 event.t = np.uint64(base + ((word >> 22) & 0x3F))
                 event.x = np.uint16(x)
                 event.y = np.uint16(y)
@@ -85,7 +97,7 @@ def _decode(
         elif kind == _EXT_TRIGGER:
             if m >= trigger_capacity:
                 break
-            trigger = triggers[m]
+            trigger = triggers[m & slot_mask]
             trigger.t = np.uint64(base + ((word >> 22) & 0x3F))
             trigger.id = np.uint8((word >> 8) & 0x1F)
             trigger.rising = word & 1 == 1
@@ -158,13 +170,23 @@ class Evt2Reader(RawReader):
     def _kernel(
         self,
         data: npt.NDArray[np.uint8],
+        state: npt.NDArray[np.int64],
         events: npt.NDArray[Any],
         n_events: int,
         triggers: npt.NDArray[Any],
         n_triggers: int,
+        count_only: bool,
     ) -> tuple[int, int, int]:
         result: tuple[int, int, int] = _decode(
-            data, self._state, self._width, self._height, events, n_events, triggers, n_triggers
+            data,
+            state,
+            self._width,
+            self._height,
+            events,
+            n_events,
+            triggers,
+            n_triggers,
+            count_only,
         )
         return result
 

@@ -43,10 +43,15 @@ def _decode(
     n: int,
     triggers: Any,
     m: int,
+    count_only: bool,
 ) -> tuple[int, int, int]:
     size = data.size - (data.size & 7)
     capacity = events.size
     trigger_capacity = triggers.size
+    slot_mask = np.int64(-1)
+    if count_only:  # count and track state only: no room limit, writes to a scratch slot
+        capacity = trigger_capacity = np.int64(1) << 62
+        slot_mask = np.int64(31)
     started = state[_STARTED]
     last = state[_LAST]
     dropped = state[_DROPPED]
@@ -88,7 +93,7 @@ def _decode(
                 if payload & 1:
                     x = x0 + offset
                     if x < width and y < height:
-                        event = events[n]
+                        event = events[n & slot_mask]
                         event.t = np.uint64(last)
                         event.x = np.uint16(x)
                         event.y = np.uint16(y)
@@ -110,7 +115,7 @@ def _decode(
             if m >= trigger_capacity:
                 break
             last = (last & ~np.int64(0x3F)) + ((header >> 22) & 0x3F)
-            trigger = triggers[m]
+            trigger = triggers[m & slot_mask]
             trigger.t = np.uint64(last)
             trigger.id = np.uint8((header >> 8) & 0x1F)
             trigger.rising = header & 1 == 1
@@ -218,14 +223,16 @@ class Evt21Reader(RawReader):
     def _kernel(
         self,
         data: npt.NDArray[np.uint8],
+        state: npt.NDArray[np.int64],
         events: npt.NDArray[Any],
         n_events: int,
         triggers: npt.NDArray[Any],
         n_triggers: int,
+        count_only: bool,
     ) -> tuple[int, int, int]:
         result: tuple[int, int, int] = _decode(
             data,
-            self._state,
+            state,
             self._width,
             self._height,
             _ORDERS[self.order],
@@ -233,6 +240,7 @@ class Evt21Reader(RawReader):
             n_events,
             triggers,
             n_triggers,
+            count_only,
         )
         return result
 

@@ -41,10 +41,15 @@ def _decode(
     n: int,
     triggers: Any,
     m: int,
+    count_only: bool,
 ) -> tuple[int, int, int]:
     size = data.size - (data.size & 1)
     capacity = events.size
     trigger_capacity = triggers.size
+    slot_mask = np.int64(-1)
+    if count_only:  # count and track state only: no room limit, writes to a scratch slot
+        capacity = trigger_capacity = np.int64(1) << 62
+        slot_mask = np.int64(31)
     started = state[_STARTED]
     loop = state[_LOOP]
     high = state[_HIGH]
@@ -76,7 +81,7 @@ def _decode(
                     break
                 x = word & 0x7FF
                 if x < width:
-                    event = events[n]
+                    event = events[n & slot_mask]
                     event.t = np.uint64((loop << 24) | (high << 12) | low)
                     event.x = np.uint16(x)
                     event.y = np.uint16(y)
@@ -101,7 +106,7 @@ def _decode(
                     offset = 0
                     while mask != 0:
                         if mask & 1:
-                            event = events[n]
+                            event = events[n & slot_mask]
                             event.t = t
                             event.x = np.uint16(x0 + offset)
                             event.y = np.uint16(y)
@@ -124,7 +129,7 @@ def _decode(
         elif kind == _EXT_TRIGGER:
             if m >= trigger_capacity:
                 break
-            trigger = triggers[m]
+            trigger = triggers[m & slot_mask]
             trigger.t = np.uint64((loop << 24) | (high << 12) | low)
             trigger.id = np.uint8((word >> 8) & 0xF)
             trigger.rising = word & 1 == 1
@@ -303,13 +308,23 @@ class Evt3Reader(RawReader):
     def _kernel(
         self,
         data: npt.NDArray[np.uint8],
+        state: npt.NDArray[np.int64],
         events: npt.NDArray[Any],
         n_events: int,
         triggers: npt.NDArray[Any],
         n_triggers: int,
+        count_only: bool,
     ) -> tuple[int, int, int]:
         result: tuple[int, int, int] = _decode(
-            data, self._state, self._width, self._height, events, n_events, triggers, n_triggers
+            data,
+            state,
+            self._width,
+            self._height,
+            events,
+            n_events,
+            triggers,
+            n_triggers,
+            count_only,
         )
         return result
 

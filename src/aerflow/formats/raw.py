@@ -123,35 +123,8 @@ class RawReader(ChunkedReader):
         )
         self._reset_state()
 
-    def _decode(
-        self,
-        data: npt.NDArray[np.uint8],
-        events: npt.NDArray[Any],
-        n_events: int,
-        triggers: npt.NDArray[Any],
-        n_triggers: int,
-    ) -> tuple[int, int, int]:
-        consumed, new_events, new_triggers = self._kernel(
-            data, events, n_events, triggers, n_triggers
-        )
-        if self._origin:
-            events["t"][n_events:new_events] += np.uint64(self._origin)
-            triggers["t"][n_triggers:new_triggers] += np.uint64(self._origin)
-        self.dropped_out_of_range = int(self._state[-1])
-        return consumed, new_events, new_triggers
-
-    @abstractmethod
-    def _kernel(
-        self,
-        data: npt.NDArray[np.uint8],
-        events: npt.NDArray[Any],
-        n_events: int,
-        triggers: npt.NDArray[Any],
-        n_triggers: int,
-    ) -> tuple[int, int, int]:
-        """Run the format's numba kernel with ``self._state`` (its last slot counts drops)."""
-
-    _state: npt.NDArray[np.int64]
+    _width: int
+    _height: int
 
 
 class RawWriter(FileWriter):
@@ -215,7 +188,7 @@ class RawWriter(FileWriter):
         if len(events) and (
             int(events["x"].max()) >= self.width or int(events["y"].max()) >= self.height
         ):
-                raise ValueError(
+            raise ValueError(
                 f"events lie outside the {self.width}x{self.height} sensor "
                 f"(max x {int(events['x'].max())}, max y {int(events['y'].max())})"
             )
