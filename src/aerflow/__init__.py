@@ -13,7 +13,7 @@ from .errors import (
 )
 from .events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events, parse_time
 from .formats._base import FileReader, FileWriter, Properties
-from .registry import FormatInfo, formats
+from .registry import FormatInfo, list_formats
 
 __version__ = "0.1.0"
 
@@ -32,7 +32,7 @@ __all__ = [
     "TruncatedDataWarning",
     "UnknownFormatError",
     "as_events",
-    "formats",
+    "list_formats",
     "open",
     "parse_time",
     "read",

@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import UnknownFormatError
 
-__all__ = ["FormatInfo", "Option", "detect", "for_writing", "formats", "get", "register"]
+__all__ = ["FormatInfo", "Option", "detect", "for_writing", "get", "list_formats", "register"]
 
 SNIFF_BYTES = 1 << 16
 
@@ -69,7 +69,7 @@ def register(info: FormatInfo) -> FormatInfo:
     return info
 
 
-def formats() -> list[FormatInfo]:
+def list_formats() -> list[FormatInfo]:
     """Every registered format, in registration order."""
     return list(_REGISTRY.values())
 

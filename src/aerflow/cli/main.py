@@ -65,7 +65,7 @@ def _sample(args: argparse.Namespace) -> None:
 
 
 def _print_formats(out: TextIO) -> None:
-    for info in registry.formats():
+    for info in registry.list_formats():
         modes = "/".join(m for m, ok in (("read", info.reader), ("write", info.writer)) if ok)
         out.write(
             f"{info.name:<8} {' '.join(info.extensions):<10} {modes:<11} {info.description}\n"

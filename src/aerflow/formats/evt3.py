@@ -176,7 +176,11 @@ _E_STARTED, _E_LOOP, _E_HIGH, _E_LOW, _E_Y = range(5)
 
 @nb.njit(nogil=True, cache=True)
 def _emit_time(target: int, state: Any, out: Any, k: int) -> int:
-    """Append the words that move the decoder's clock to ``target``; -1 if it cannot go there."""
+    """Append the words that move the decoder's clock to ``target``; -1 if it cannot go there.
+
+    Every TIME_HIGH change is followed by a TIME_LOW, even one of 0: OpenEB resets the low
+    part on a change, but some decoders keep the previous one.
+    """
     target_loop = target >> 24
     target_high = (target >> 12) & 0xFFF
     target_low = target & 0xFFF
@@ -187,7 +191,7 @@ def _emit_time(target: int, state: Any, out: Any, k: int) -> int:
         state[_E_STARTED] = 1
         state[_E_LOOP] = 0
         state[_E_HIGH] = first
-        state[_E_LOW] = 0
+        state[_E_LOW] = -1
     loop = state[_E_LOOP]
     high = state[_E_HIGH]
     if target_loop < loop:
@@ -202,14 +206,14 @@ def _emit_time(target: int, state: Any, out: Any, k: int) -> int:
         k += 1
         high = value
         loop += 1
-        state[_E_LOW] = 0
+        state[_E_LOW] = -1
     if high != target_high:
         if high >= target_high + 2048:
             return -1  # a step this far back would read as a counter wrap
         out[k] = (_TIME_HIGH << 12) | target_high
         k += 1
         high = target_high
-        state[_E_LOW] = 0
+        state[_E_LOW] = -1
     if state[_E_LOW] != target_low:
         out[k] = (_TIME_LOW << 12) | target_low
         k += 1
