@@ -47,7 +47,12 @@ class Source:
 # is sparse (~0.1 Mev/s) and would mostly exercise time words.
 EVT2_GEN3 = Source("evt2/evt2_gen3_2020-09-14.raw", "EVT2 Gen3 recording")
 NCARS_DAT = Source("dat/tonic_sample_ncars.dat", "N-CARS DAT sample")
-SOURCES: dict[str, Source] = {"evt3": EVT2_GEN3, "evt2": EVT2_GEN3, "evt21": EVT2_GEN3, "dat": NCARS_DAT}
+SOURCES: dict[str, Source] = {
+    "evt3": EVT2_GEN3,
+    "evt2": EVT2_GEN3,
+    "evt21": EVT2_GEN3,
+    "dat": NCARS_DAT,
+}
 
 
 class SetupError(RuntimeError):
@@ -163,7 +168,9 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def _write_atomically(path: Path, fmt: str, events: npt.NDArray[np.void], size: tuple[int, int]) -> None:
+def _write_atomically(
+    path: Path, fmt: str, events: npt.NDArray[np.void], size: tuple[int, int]
+) -> None:
     temporary = path.with_name(f".{path.name}.partial{path.suffix}")
     temporary.unlink(missing_ok=True)
     width, height = size
@@ -192,12 +199,14 @@ def _cached(path: Path, expected: dict[str, Any]) -> bool:
     if not (path.is_file() and sidecar.is_file()):
         return False
     try:
-        return json.loads(sidecar.read_text()) == expected
+        return bool(json.loads(sidecar.read_text()) == expected)
     except json.JSONDecodeError:
         return False
 
 
-def _build(path: Path, fmt: str, recording: SourceRecording, copies: int, expected: dict[str, Any]) -> None:
+def _build(
+    path: Path, fmt: str, recording: SourceRecording, copies: int, expected: dict[str, Any]
+) -> None:
     events = tile(recording.events, copies)
     accumulator = ChecksumAccumulator()
     accumulator.add(events["t"], events["x"], events["y"], events["on"])

@@ -93,7 +93,7 @@ def _aerflow_chunks(
 ) -> Iterator[Any]:
     import aerflow
 
-    options = {} if chunk_size is None else {"chunk_size": chunk_size}
+    options: dict[str, Any] = {} if chunk_size is None else {"chunk_size": chunk_size}
     with aerflow.open(path, **options) as reader:
         for packet in reader:
             yield packet.events

@@ -123,7 +123,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=Path, help="tiny file of the same format")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--chunk-size", type=int, help="bytes per chunk (aerflow) or events (expelliarmus)")
+    parser.add_argument(
+        "--chunk-size", type=int, help="bytes per chunk (aerflow) or events (expelliarmus)"
+    )
     return parser.parse_args(argv)
 
 

@@ -70,21 +70,21 @@ class Measurement:
 
     @property
     def mev_s(self) -> float | None:
-        if not self.runs:
+        if not self.runs or self.status != "ok":
             return None
-        return statistics.median(run["events"] / run["seconds"] / 1e6 for run in self.runs)
+        return statistics.median(float(run["events"] / run["seconds"] / 1e6) for run in self.runs)
 
     @property
     def peak_rss_bytes(self) -> int | None:
         if not self.runs:
             return None
-        return max(run["peak_rss_kb"] for run in self.runs) * 1024
+        return max(int(run["peak_rss_kb"]) for run in self.runs) * 1024
 
     @property
     def baseline_rss_bytes(self) -> int | None:
         if not self.runs:
             return None
-        return max(run["baseline_rss_kb"] for run in self.runs) * 1024
+        return max(int(run["baseline_rss_kb"]) for run in self.runs) * 1024
 
     def mismatches(self, reference: Checksum) -> list[str]:
         """Checksum fields that differ from the reference in any run."""
@@ -121,7 +121,8 @@ def run_once(tool: str, dataset: Dataset, mode: str, chunk_size: int | None) -> 
         return {"error": f"timed out after {RUN_TIMEOUT_S} s"}
     for line in completed.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX) :])
+            result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
+            return result
     tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
     return {"error": f"exit {completed.returncode}: {tail}"}
 
@@ -178,7 +179,10 @@ def _row(measurement: Measurement, reference: Checksum, aerflow_rate: float | No
     rate = measurement.mev_s
     if rate is None:
         status = measurement.status if measurement.status != "error" else "error (below)"
-        return [measurement.tool, version(TOOLS[measurement.tool]), status, "", "", "", ""]
+        tool_version = (
+            version(TOOLS[measurement.tool]) if measurement.status != "not installed" else "-"
+        )
+        return [measurement.tool, tool_version, status, "", "", "", ""]
     speedup = f"{aerflow_rate / rate:.2f}x" if aerflow_rate else "-"
     return [
         measurement.tool,
@@ -201,7 +205,9 @@ def table(dataset: Dataset, measurements: Sequence[Measurement], title: str) -> 
         f"{dataset.bytes / 1e6:.1f} MB, {dataset.width}x{dataset.height}, from {dataset.source}"
     ]
     for index, row in enumerate(rows):
-        lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
+        lines.append(
+            "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        )
         if index == 0:
             lines.append("  " + "  ".join("-" * width for width in widths))
     lines += [f"  {m.tool} error: {m.error}" for m in measurements if m.status == "error"]
@@ -215,24 +221,31 @@ def _verdict(passed: bool | None) -> str:
 def target_lines(results: dict[str, tuple[Dataset, list[Measurement]]]) -> list[str]:
     lines = []
     for target in TARGETS:
+        if target.format not in results:
+            continue
         label = f"{target.format} >= {target.factor:g}x {target.peer}"
-        by_tool = {m.tool: m for m in results.get(target.format, (None, []))[1]}
+        by_tool = {m.tool: m for m in results[target.format][1]}
         ours, theirs = by_tool.get("aerflow"), by_tool.get(target.peer)
+        if ours is not None and ours.status == "error":
+            lines.append(f"  FAIL  {label} (aerflow: {ours.error})")
+            continue
         if ours is None or theirs is None or ours.mev_s is None or theirs.mev_s is None:
-            lines.append(f"  n/a   {label} (not measured)")
+            why = f"{target.peer}: {theirs.status}" if theirs is not None else "not selected"
+            lines.append(f"  n/a   {label} ({why})")
             continue
         ratio = ours.mev_s / theirs.mev_s
         lines.append(f"  {_verdict(ratio >= target.factor)}  {label}: {ratio:.2f}x")
     for name, (dataset, measurements) in results.items():
         ours = next((m for m in measurements if m.tool == "aerflow"), None)
-        if ours is not None and ours.runs:
-            wrong = ours.mismatches(dataset.reference)
-            lines.append(f"  {_verdict(not wrong)}  {name}: aerflow decodes the tiled events exactly")
+        if ours is not None and (ours.runs or ours.status == "error"):
+            passed = ours.status == "ok" and not ours.mismatches(dataset.reference)
+            label = f"{name}: aerflow decodes the tiled events exactly"
+            lines.append(f"  {_verdict(passed)}  {label}")
     if CHUNKED in results:
         dataset, measurements = results[CHUNKED]
         ours = next((m for m in measurements if m.tool == "aerflow"), None)
         big = dataset.bytes >= 1e9
-        rss = ours.peak_rss_bytes if ours is not None else None
+        rss = ours.peak_rss_bytes if ours is not None and ours.status == "ok" else None
         label = f"chunked decoding of a {dataset.bytes / 1e9:.2f} GB file with peak RSS < 200 MB"
         if rss is None:
             lines.append(f"  n/a   {label} (not measured)")
@@ -246,8 +259,7 @@ def target_lines(results: dict[str, tuple[Dataset, list[Measurement]]]) -> list[
 def machine_line() -> str:
     tools = ", ".join(f"{name} {version(tool)}" for name, tool in TOOLS.items())
     return (
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}; "
-        f"{tools}"
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}; {tools}"
     )
 
 
@@ -270,7 +282,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         description="Decoding throughput and peak RSS of aerflow and its peers.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_EVENTS:,} events per file (smoke test)")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_EVENTS:,} events per file (smoke test)"
+    )
     parser.add_argument(
         "--formats",
         type=_csv((*FORMATS, CHUNKED)),
@@ -279,9 +293,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--peers", type=_csv(PEERS), default=list(PEERS), help="comma-separated")
     parser.add_argument("--repeat", type=int, default=5, help="runs per tool and file (median)")
-    parser.add_argument("--chunk-size", type=int, help="bytes per chunk for aerflow.open (default: its own)")
+    parser.add_argument(
+        "--chunk-size", type=int, help="bytes per chunk for aerflow.open (default: its own)"
+    )
     parser.add_argument("--events", type=int, help="events per file (overrides --quick)")
-    parser.add_argument("--shared-data", type=Path, help="folder with MANIFEST.json (default <repo>/../shared/data)")
+    parser.add_argument(
+        "--shared-data", type=Path, help="folder with MANIFEST.json (default <repo>/../shared/data)"
+    )
     parser.add_argument("--json", type=Path, help="also write all runs to this JSON file")
     args = parser.parse_args(argv)
     if args.repeat < 1:
@@ -293,16 +311,27 @@ def _announce_build(path: Path, events: int) -> None:
     progress(f"building {path.name} ({events / 1e6:.1f} M events) with aerflow.write ...")
 
 
-def build_datasets(args: argparse.Namespace, builder: DatasetBuilder) -> dict[str, Dataset]:
+def build_datasets(
+    args: argparse.Namespace, builder: DatasetBuilder
+) -> tuple[dict[str, Dataset], dict[str, str]]:
+    """The files to decode, and the reason for each one that could not be built."""
     events = args.events or (QUICK_EVENTS if args.quick else FULL_EVENTS)
     chunked_events = events if (args.quick or args.events) else CHUNKED_BYTES // 4
-    datasets = {}
+    datasets, failures = {}, {}
     for name in args.formats:
         started = time.perf_counter()
         fmt, target = ("evt2", chunked_events) if name == CHUNKED else (name, events)
-        datasets[name] = builder.dataset(fmt, target, on_build=_announce_build)
-        progress(f"{name}: {datasets[name].path.name} ready ({time.perf_counter() - started:.1f} s)")
-    return datasets
+        try:
+            datasets[name] = builder.dataset(fmt, target, on_build=_announce_build)
+        except SetupError:
+            raise
+        except Exception as error:  # an aerflow reader/writer failure: report, go on
+            failures[name] = f"{type(error).__name__}: {error}"
+            progress(f"{name}: cannot build the file: {failures[name]}")
+            continue
+        elapsed = time.perf_counter() - started
+        progress(f"{name}: {datasets[name].path.name} ready ({elapsed:.1f} s)")
+    return datasets, failures
 
 
 def save_json(path: Path, results: dict[str, tuple[Dataset, list[Measurement]]]) -> None:
@@ -326,7 +355,7 @@ def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     try:
         builder = DatasetBuilder(find_shared_data(args.shared_data))
-        datasets = build_datasets(args, builder)
+        datasets, failures = build_datasets(args, builder)
     except SetupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -350,6 +379,8 @@ def main(argv: Sequence[str]) -> int:
         print("\n" + table(dataset, measurements, title))
     print("\ntargets:")
     print("\n".join(target_lines(results)))
+    for name, reason in failures.items():
+        print(f"  FAIL  {name}: building the file with aerflow failed: {reason}")
     for warning in builder.warnings:
         print(f"warning: {warning}")
     if args.json is not None:

@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - bare `pytest`, tests/ on sys.path
 CHUNK_SIZES = (4096, 4097, 5003)
 SENSORS = ((1280, 720), (640, 480), (304, 240), (64, 48), (2048, 2048))
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -227,6 +227,8 @@ def evt3_body(draw: st.DrawFn, width: int, height: int) -> Words:
     words: Words = [0x8000 | high]
     u12 = st.integers(0, 0xFFF)
     pol = st.integers(0, 1)
+    if draw(st.booleans()):
+        words.append(draw(st.integers(0, height - 1)))  # ADDR_Y: rows are addressed
     for _ in range(draw(st.integers(1, 60))):
         kind = draw(
             st.sampled_from(
@@ -238,19 +240,20 @@ def evt3_body(draw: st.DrawFn, width: int, height: int) -> Words:
             )
         )  # fmt: skip
         if kind == "time_high":
-            step = draw(st.sampled_from(["same", "up", "up", "wrap", "back", "any"]))
+            step = draw(st.sampled_from(["same", "up", "up", "top", "wrap", "back", "any"]))
             if step == "up":
                 high = (high + draw(st.integers(1, 3))) & 0xFFF
-            elif step == "wrap":
-                high = draw(st.integers(0, 0xFFF))
-                high = draw(st.integers(0, max(0, high - 2048))) if high >= 2048 else high
+            elif step == "top":
+                high = 0xFFF - draw(st.integers(0, 60))
+            elif step == "wrap" and high >= 2048:  # a drop of 2048 or more is a counter loop
+                high = draw(st.one_of(st.integers(0, 40), st.integers(high - 2060, high - 2040)))
             elif step == "back":
                 high = max(0, high - draw(st.integers(1, 2100)))
             elif step == "any":
                 high = draw(st.integers(0, 0xFFF))
             words.append(0x8000 | high)
         elif kind == "addr_y":
-            y = draw(st.one_of(coordinate(height, 11), st.integers(0x800, 0xFFF)))
+            y = draw(st.one_of(coordinate(height, 11), st.integers(0, height - 1), st.integers(0x800, 0xFFF)))
             words.append(0x0000 | y)
         elif kind == "addr_y_other":
             words.append(0x1000 | draw(u12))

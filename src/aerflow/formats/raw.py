@@ -8,7 +8,6 @@ import os
 from abc import abstractmethod
 from typing import Any, ClassVar
 
-import numpy as np
 import numpy.typing as npt
 
 from ..errors import FormatError, NotThisFormatError
