@@ -663,3 +663,209 @@ def test_evt3_vector_straddling_every_chunk_edge(workdir: Path) -> None:
         assert_same_events(decoded.events, events)
         assert decoded.warnings == set()
 
+
+
+# --------------------------------------------------------------------------- #
+# Large files (whole-file reads of several MiB take a two-thread path)        #
+# --------------------------------------------------------------------------- #
+
+LARGE_BYTES = 9 << 20
+
+
+def expected_arrays(
+    t: np.ndarray, x: np.ndarray, y: np.ndarray, on: np.ndarray, keep: np.ndarray
+) -> np.ndarray:
+    events = np.empty(int(np.count_nonzero(keep)), aerflow.EVENTS_DTYPE)
+    events["t"], events["x"], events["y"], events["on"] = t[keep], x[keep], y[keep], on[keep]
+    return events
+
+
+def expected_triggers(t: np.ndarray, ids: np.ndarray, rising: np.ndarray) -> np.ndarray:
+    triggers = np.empty(len(t), aerflow.TRIGGERS_DTYPE)
+    triggers["t"], triggers["id"], triggers["rising"] = t, ids, rising
+    return triggers
+
+
+def large_items(
+    rng: np.random.Generator,
+    n: int,
+    start: int,
+    width: int,
+    height: int,
+    trigger_share: float,
+    max_gap: int = 200,
+) -> dict[str, np.ndarray]:
+    t = np.uint64(start) + np.cumsum(rng.integers(0, max_gap, n), dtype=np.uint64)
+    return {
+        "t": t,
+        "x": rng.integers(0, width + 24, n),  # a few past the sensor
+        "y": rng.integers(0, height + 8, n),
+        "on": rng.integers(0, 2, n).astype(bool),
+        "trigger": rng.random(n) < trigger_share,
+        "id": rng.integers(0, 16, n),
+        "rising": rng.integers(0, 2, n).astype(bool),
+    }
+
+
+def build_large(fmt: str, trigger_share: float, seed: int) -> tuple[bytes, np.ndarray, np.ndarray, int]:
+    """(file bytes, expected events, expected triggers, expected drops), computed with numpy."""
+    rng = np.random.default_rng(seed)
+    if fmt == "evt2":
+        width, height = 640, 480
+        n = LARGE_BYTES // 8
+        items = large_items(rng, n, (1 << 34) - 40_000_000, width, height, trigger_share)
+        t, x, y, on, trig = (items[k] for k in ("t", "x", "y", "on", "trigger"))
+        ti = t.astype(np.int64)
+        words = np.empty(2 * n, "<u4")
+        words[0::2] = 0x8 << 28 | (ti >> 6) & ((1 << 28) - 1)  # crosses the 2**34 loop
+        event_words = on.astype(np.int64) << 28 | (ti & 63) << 22 | x << 11 | y
+        trigger_words = 0xA << 28 | (ti & 63) << 22 | items["id"] << 8 | items["rising"]
+        words[1::2] = np.where(trig, trigger_words, event_words)
+        inside = (x < width) & (y < height)
+        header = f"% evt 2.0\n% format EVT2;height={height};width={width}\n% end\n".encode()
+        payload = words.tobytes() + b"\x00\x00\x00"  # and a torn tail
+        events = expected_arrays(t, x, y, on, ~trig & inside)
+        dropped = int(np.count_nonzero(~trig & ~inside))
+    elif fmt == "evt3":
+        width, height = 1280, 720
+        n = LARGE_BYTES // 8
+        items = large_items(rng, n, 1000, width, height, trigger_share)
+        t, x, y, on, trig = (items[k] for k in ("t", "x", "y", "on", "trigger"))
+        ti = t.astype(np.int64)
+        words = np.empty((n, 4), "<u2")
+        words[:, 0] = 0x8000 | (ti >> 12) & 0xFFF  # loops every 2**24 µs
+        words[:, 1] = 0x6000 | ti & 0xFFF
+        words[:, 2] = y
+        words[:, 3] = np.where(
+            trig, 0xA000 | items["id"] << 8 | items["rising"], 0x2000 | on << 11 | x
+        )
+        header = f"% evt 3.0\n% format EVT3;height={height};width={width}\n% end\n".encode()
+        payload = words.tobytes() + struct.pack("<2H", 0x4001, 0x4002)  # a torn vector group
+        # A row past the sensor silences its column (no drop); a column past it is dropped.
+        events = expected_arrays(t, x, y, on, ~trig & (x < width) & (y < height))
+        dropped = int(np.count_nonzero(~trig & (x >= width) & (y < height)))
+    elif fmt == "evt3-dense":
+        # Vector groups of 16 events per 16 bytes, denser than packets are sized for.
+        width, height = 1280, 720
+        n = LARGE_BYTES // 16
+        items = large_items(rng, n, 0, width, height, 0.0)
+        t, x, y, on = (items[k] for k in ("t", "x", "y", "on"))
+        x = np.minimum(x, width - 32)  # whole groups inside the sensor (else rejected)
+        y = np.minimum(y, height - 1)
+        ti = t.astype(np.int64)
+        words = np.empty((n, 8), "<u2")
+        words[:, 0] = 0x8000 | (ti >> 12) & 0xFFF
+        words[:, 1] = 0x6000 | ti & 0xFFF
+        words[:, 2] = y
+        words[:, 3] = 0x3000 | on << 11 | x
+        words[:, 4] = 0x4000 | 0xF0F  # columns 0-3 and 8-11
+        words[:, 5] = 0x4000 | 0x0F0  # columns 16-19
+        words[:, 6] = 0x5000 | 0x0F0  # columns 28-31 (bits 4-7 of the last 8)
+        words[:, 7] = 0x7123  # CONTINUED_4: ignored
+        offsets = np.array([0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 28, 29, 30, 31])
+        header = f"% evt 3.0\n% format EVT3;height={height};width={width}\n% end\n".encode()
+        payload = words.tobytes()
+        events = np.empty(16 * n, aerflow.EVENTS_DTYPE)
+        events["t"] = np.repeat(t, 16)
+        events["x"] = (x[:, None] + offsets[None, :]).ravel()
+        events["y"] = np.repeat(y, 16)
+        events["on"] = np.repeat(on, 16)
+        trig = np.zeros(n, bool)
+        dropped = 0
+    elif fmt == "evt21":
+        width, height = 1280, 720
+        n = LARGE_BYTES // 16
+        # Steps under 64 µs: TIME_HIGH takes every value, so the loop shows as the top value
+        # followed by 0, the only drop EVT 2.1 counts as a loop.
+        items = large_items(
+            rng, n, (1 << 34) - 5_000_000, width, height, trigger_share, max_gap=64
+        )
+        t, x, y, on, trig = (items[k] for k in ("t", "x", "y", "on", "trigger"))
+        ti = t.astype(np.int64)
+        assert t[0] < 1 << 34 < t[-1]
+        masks = rng.integers(0, 1 << 32, n, dtype=np.uint64) & rng.integers(
+            0, 1 << 32, n, dtype=np.uint64
+        )
+        headers = np.empty(2 * n, np.uint64)
+        payloads = np.zeros(2 * n, np.uint64)
+        headers[0::2] = (0x8 << 28 | (ti >> 6) & ((1 << 28) - 1)).astype(np.uint64)
+        event_headers = on.astype(np.int64) << 28 | (ti & 63) << 22 | x << 11 | y
+        trigger_headers = 0xA << 28 | (ti & 63) << 22 | items["id"] << 8 | items["rising"]
+        headers[1::2] = np.where(trig, trigger_headers, event_headers).astype(np.uint64)
+        payloads[1::2] = masks
+        words = (headers << np.uint64(32) | payloads).astype("<u8")  # little order
+        header = (
+            f"% format EVT21;endianness=little;height={height};width={width}\n% end\n".encode()
+        )
+        payload = words.tobytes()
+        bits = (masks[:, None] >> np.arange(32, dtype=np.uint64)[None, :]) & np.uint64(1) == 1
+        columns = x[:, None] + np.arange(32)[None, :]
+        rows = np.broadcast_to(y[:, None], columns.shape)
+        valid = bits & ~trig[:, None]
+        inside = (columns < width) & (rows < height)
+        events = expected_arrays(
+            np.broadcast_to(t[:, None], columns.shape).ravel(),
+            columns.ravel(),
+            rows.ravel(),
+            np.broadcast_to(on[:, None], columns.shape).ravel(),
+            (valid & inside).ravel(),
+        )
+        dropped = int(np.count_nonzero(valid & ~inside))
+    else:  # DAT, CD records or trigger records
+        width, height = 640, 480
+        n = LARGE_BYTES // 8
+        items = large_items(rng, n, (1 << 32) - 50_000_000, width, height, 0.0)
+        t, x, y, on = (items[k] for k in ("t", "x", "y", "on"))
+        records = np.empty(n, [("t", "<u4"), ("w", "<u4")])
+        records["t"] = (t & np.uint64(0xFFFFFFFF)).astype(np.uint32)  # wraps past 2**32
+        is_trigger = fmt == "dat-trigger"
+        if is_trigger:
+            records["w"] = items["id"] << 26 | items["rising"]
+            trig = np.ones(n, bool)
+            type_byte = 0x0E
+        else:
+            records["w"] = x | y << 14 | on.astype(np.int64) << 28
+            trig = np.zeros(n, bool)
+            type_byte = 0x0C
+        header = (
+            f"% Data file containing events.\n% Version 2\n% Width {width}\n% Height {height}\n"
+        ).encode() + bytes([type_byte, 8])
+        payload = records.tobytes() + b"\x01"
+        inside = (x < width) & (y < height)
+        events = expected_arrays(t, x, y, on, ~trig & inside)
+        dropped = 0 if is_trigger else int(np.count_nonzero(~inside))
+    triggers = expected_triggers(t[trig], items["id"][trig], items["rising"][trig])
+    return header + payload, events, triggers, dropped
+
+
+@pytest.mark.parametrize(
+    ("fmt", "trigger_share"),
+    [
+        ("evt2", 0.001),
+        ("evt2", 0.2),  # more triggers than the first share's trigger buffer holds
+        ("evt3", 0.001),
+        ("evt3", 0.2),
+        ("evt3-dense", 0.0),  # more events than the first share's packet holds
+        ("evt21", 0.001),
+        ("evt21", 0.2),
+        ("dat", 0.0),
+        ("dat-trigger", 0.0),
+    ],
+)
+def test_large_file_whole_read(fmt: str, trigger_share: float, workdir: Path) -> None:
+    data, events, triggers, dropped = build_large(fmt, trigger_share, seed=7)
+    assert len(data) > 9 << 20
+    path = write_file(workdir, data, ".dat" if fmt.startswith("dat") else ".raw")
+    try:
+        torn = not fmt.startswith(("evt3-dense", "evt21"))
+        for chunk_size in (None, 1 << 22):
+            decoded = decode_with_aerflow(path, chunk_size)
+            assert_same_events(decoded.events, events)
+            assert_same_triggers(decoded.triggers, triggers)
+            assert decoded.dropped == dropped
+            expected_warnings: set[type[Warning]] = {aerflow.TruncatedDataWarning} if torn else set()
+            if dropped:
+                expected_warnings.add(aerflow.OutOfRangeWarning)
+            assert decoded.warnings == expected_warnings
+    finally:
+        path.unlink()

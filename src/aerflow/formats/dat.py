@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 EVENT_2D, EVENT_CD, EVENT_EXT_TRIGGER = 0x00, 0x0C, 0x0E
 _RECORD_SIZE = 8
+_SENSOR_LIMIT = 1 << 16  # events hold 16-bit coordinates
 _CD_V2, _CD_V1, _TRIGGER = 0, 1, 2
 _COORDINATE_LIMIT = {_CD_V2: (1 << 14, 1 << 14), _CD_V1: (1 << 9, 1 << 8), _TRIGGER: (1, 1)}
 _HALF = np.int64(1) << 31
@@ -229,8 +230,10 @@ def _dat_geometry(entries: dict[str, str], path: str) -> tuple[int, int] | None:
         raise FormatError(
             "Width/Height in the header are not integers", path=path, offset=0
         ) from None
-    if width <= 0 or height <= 0:
-        raise FormatError(f"sensor size {width}x{height} is not positive", path=path, offset=0)
+    if not (0 < width <= _SENSOR_LIMIT and 0 < height <= _SENSOR_LIMIT):
+        raise FormatError(
+            f"sensor size {width}x{height} is outside 1..{_SENSOR_LIMIT}", path=path, offset=0
+        )
     return width, height
 
 

@@ -27,6 +27,7 @@ relative to it.
 """
 
 _COORDINATE_LIMIT = 2048  # EVT addresses are 11-bit
+MAX_TIME_ORIGIN = 1 << 62  # far past any clock, and origin + decoded time stays below 2**64
 
 
 def read_prophesee_header(file: Any, path: str) -> Header:
@@ -53,8 +54,10 @@ def time_origin(entries: dict[str, str], path: str) -> int:
         raise FormatError(
             f"header key {TIME_ORIGIN_KEY} is not an integer: {value!r}", path=path, offset=0
         ) from None
-    if origin < 0:
-        raise FormatError(f"header key {TIME_ORIGIN_KEY} is negative", path=path, offset=0)
+    if not 0 <= origin <= MAX_TIME_ORIGIN:
+        raise FormatError(
+            f"header key {TIME_ORIGIN_KEY} is outside 0..2**62 µs: {origin}", path=path, offset=0
+        )
     return origin
 
 
@@ -88,7 +91,7 @@ class RawReader(ChunkedReader):
             )
         found = raw_encoding(header.entries)
         if found is None:
-            raise FormatError(
+            raise NotThisFormatError(
                 "the header names no event encoding (no 'format', 'evt' or known 'system_ID')",
                 path=self.path,
                 offset=0,
