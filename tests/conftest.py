@@ -54,7 +54,9 @@ MANIFEST_FILES: dict[str, Any] = MANIFEST.get("files", {})
 PROPHESEE_FILES: list[str] = sorted(
     name
     for name, entry in MANIFEST_FILES.items()
-    if entry.get("format") in PROPHESEE_FORMATS and DATA_DIR is not None and (DATA_DIR / name).is_file()
+    if entry.get("format") in PROPHESEE_FORMATS
+    and DATA_DIR is not None
+    and (DATA_DIR / name).is_file()
 )
 
 

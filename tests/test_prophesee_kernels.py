@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aerflow
+from aerflow.formats import _base
 
 try:
     from tests.reference import prophesee as ref
@@ -60,12 +61,19 @@ class Decoded:
     dropped: int
 
 
-def decode_with_aerflow(path: Path, chunk_size: int | None, **options: Any) -> Decoded:
-    """Decode with aerflow: whole-file ``read()`` (chunk_size None) or packet iteration."""
-    with warnings.catch_warnings(record=True) as caught:
+def decode_with_aerflow(path: Path, chunk_size: int | str | None, **options: Any) -> Decoded:
+    """Decode with aerflow: whole-file ``read()`` (chunk_size None), the same forced onto its
+    two-thread path however small the file (chunk_size "threads"), or packet iteration."""
+    sized = {"chunk_size": chunk_size} if isinstance(chunk_size, int) else {}
+    threads = (
+        mock.patch.object(_base, "_PARALLEL_MIN_BYTES", 1)
+        if chunk_size == "threads" and hasattr(_base, "_PARALLEL_MIN_BYTES")
+        else nullcontext()
+    )
+    with warnings.catch_warnings(record=True) as caught, threads:
         warnings.simplefilter("always")
-        with aerflow.open(path, **options, **({} if chunk_size is None else {"chunk_size": chunk_size})) as reader:
-            if chunk_size is None:
+        with aerflow.open(path, **options, **sized) as reader:
+            if not isinstance(chunk_size, int):
                 packet = reader.read()
                 events, triggers = packet.events, packet.triggers
             else:
@@ -128,7 +136,7 @@ def check_against_reference(
     torn: bool,
     **options: Any,
 ) -> None:
-    for chunk_size in (None, *CHUNK_SIZES):
+    for chunk_size in (None, "threads", *CHUNK_SIZES):
         decoded = decode_with_aerflow(path, chunk_size, **options)
         assert_same_events(decoded.events, expected_events)
         assert_same_triggers(decoded.triggers, expected_triggers)
@@ -253,7 +261,11 @@ def evt3_body(draw: st.DrawFn, width: int, height: int) -> Words:
                 high = draw(st.integers(0, 0xFFF))
             words.append(0x8000 | high)
         elif kind == "addr_y":
-            y = draw(st.one_of(coordinate(height, 11), st.integers(0, height - 1), st.integers(0x800, 0xFFF)))
+            y = draw(
+                st.one_of(
+                    coordinate(height, 11), st.integers(0, height - 1), st.integers(0x800, 0xFFF)
+                )
+            )
             words.append(0x0000 | y)
         elif kind == "addr_y_other":
             words.append(0x1000 | draw(u12))
@@ -577,7 +589,9 @@ def dat_case(draw: st.DrawFn) -> tuple[bytes, bytes, tuple[int, int] | None]:
     body = draw(dat_records(event_type, version))
     repeats = draw(st.sampled_from([1, 2, -(-12000 // (8 * len(body))) + 1]))
     records = body * repeats
-    lines = ["% Data file containing " + ("ExtTrigger" if event_type == 0x0E else "CD") + " events."]
+    lines = [
+        "% Data file containing " + ("ExtTrigger" if event_type == 0x0E else "CD") + " events."
+    ]
     lines.append(f"% Version {version}")
     lines.append("% Date 2024-01-01 00:00:00")
     if size is not None:
@@ -656,13 +670,12 @@ def test_evt3_vector_straddling_every_chunk_edge(workdir: Path) -> None:
     payload = struct.pack(f"<{len(words)}H", *words)
     header = f"% format EVT3;height={height};width={width}\n% end\n".encode()
     path = write_file(workdir, header + payload, ".raw")
-    events, triggers = ref.decode_evt3(payload, width, height)
+    events, _ = ref.decode_evt3(payload, width, height)
     assert len(events) > 30000
     for chunk_size in (None, 4096, 4097, 4098, 4099, 4100, 4101, 5003, 8190):
         decoded = decode_with_aerflow(path, chunk_size)
         assert_same_events(decoded.events, events)
         assert decoded.warnings == set()
-
 
 
 # --------------------------------------------------------------------------- #
@@ -707,7 +720,9 @@ def large_items(
     }
 
 
-def build_large(fmt: str, trigger_share: float, seed: int) -> tuple[bytes, np.ndarray, np.ndarray, int]:
+def build_large(
+    fmt: str, trigger_share: float, seed: int
+) -> tuple[bytes, np.ndarray, np.ndarray, int]:
     """(file bytes, expected events, expected triggers, expected drops), computed with numpy."""
     rng = np.random.default_rng(seed)
     if fmt == "evt2":
@@ -744,8 +759,8 @@ def build_large(fmt: str, trigger_share: float, seed: int) -> tuple[bytes, np.nd
         # A row past the sensor silences its column (no drop); a column past it is dropped.
         events = expected_arrays(t, x, y, on, ~trig & (x < width) & (y < height))
         dropped = int(np.count_nonzero(~trig & (x >= width) & (y < height)))
-    elif fmt == "evt3-dense":
-        # Vector groups of 16 events per 16 bytes, denser than packets are sized for.
+    elif fmt in ("evt3-dense", "evt3-vectors"):
+        # Vector groups of 16 events per 16 bytes (denser than packets are sized for) or 4.
         width, height = 1280, 720
         n = LARGE_BYTES // 16
         items = large_items(rng, n, 0, width, height, 0.0)
@@ -758,18 +773,21 @@ def build_large(fmt: str, trigger_share: float, seed: int) -> tuple[bytes, np.nd
         words[:, 1] = 0x6000 | ti & 0xFFF
         words[:, 2] = y
         words[:, 3] = 0x3000 | on << 11 | x
-        words[:, 4] = 0x4000 | 0xF0F  # columns 0-3 and 8-11
-        words[:, 5] = 0x4000 | 0x0F0  # columns 16-19
-        words[:, 6] = 0x5000 | 0x0F0  # columns 28-31 (bits 4-7 of the last 8)
+        # Dense: columns 0-3, 8-11, 16-19 and 28-31; else columns 0, 16, 24 and 26.
+        masks = (0xF0F, 0x0F0, 0x0F0) if fmt == "evt3-dense" else (0x001, 0x010, 0x005)
+        words[:, 4] = 0x4000 | masks[0]
+        words[:, 5] = 0x4000 | masks[1]
+        words[:, 6] = 0x5000 | masks[2]
         words[:, 7] = 0x7123  # CONTINUED_4: ignored
-        offsets = np.array([0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 28, 29, 30, 31])
+        mask = masks[0] | masks[1] << 12 | masks[2] << 24
+        offsets = np.array([k for k in range(32) if mask >> k & 1])
         header = f"% evt 3.0\n% format EVT3;height={height};width={width}\n% end\n".encode()
         payload = words.tobytes()
-        events = np.empty(16 * n, aerflow.EVENTS_DTYPE)
-        events["t"] = np.repeat(t, 16)
+        events = np.empty(len(offsets) * n, aerflow.EVENTS_DTYPE)
+        events["t"] = np.repeat(t, len(offsets))
         events["x"] = (x[:, None] + offsets[None, :]).ravel()
-        events["y"] = np.repeat(y, 16)
-        events["on"] = np.repeat(on, 16)
+        events["y"] = np.repeat(y, len(offsets))
+        events["on"] = np.repeat(on, len(offsets))
         trig = np.zeros(n, bool)
         dropped = 0
     elif fmt == "evt21":
@@ -777,9 +795,7 @@ def build_large(fmt: str, trigger_share: float, seed: int) -> tuple[bytes, np.nd
         n = LARGE_BYTES // 16
         # Steps under 64 µs: TIME_HIGH takes every value, so the loop shows as the top value
         # followed by 0, the only drop EVT 2.1 counts as a loop.
-        items = large_items(
-            rng, n, (1 << 34) - 5_000_000, width, height, trigger_share, max_gap=64
-        )
+        items = large_items(rng, n, (1 << 34) - 5_000_000, width, height, trigger_share, max_gap=64)
         t, x, y, on, trig = (items[k] for k in ("t", "x", "y", "on", "trigger"))
         ti = t.astype(np.int64)
         assert t[0] < 1 << 34 < t[-1]
@@ -794,9 +810,7 @@ def build_large(fmt: str, trigger_share: float, seed: int) -> tuple[bytes, np.nd
         headers[1::2] = np.where(trig, trigger_headers, event_headers).astype(np.uint64)
         payloads[1::2] = masks
         words = (headers << np.uint64(32) | payloads).astype("<u8")  # little order
-        header = (
-            f"% format EVT21;endianness=little;height={height};width={width}\n% end\n".encode()
-        )
+        header = f"% format EVT21;endianness=little;height={height};width={width}\n% end\n".encode()
         payload = words.tobytes()
         bits = (masks[:, None] >> np.arange(32, dtype=np.uint64)[None, :]) & np.uint64(1) == 1
         columns = x[:, None] + np.arange(32)[None, :]
@@ -846,6 +860,7 @@ def build_large(fmt: str, trigger_share: float, seed: int) -> tuple[bytes, np.nd
         ("evt3", 0.001),
         ("evt3", 0.2),
         ("evt3-dense", 0.0),  # more events than the first share's packet holds
+        ("evt3-vectors", 0.0),
         ("evt21", 0.001),
         ("evt21", 0.2),
         ("dat", 0.0),
@@ -857,13 +872,15 @@ def test_large_file_whole_read(fmt: str, trigger_share: float, workdir: Path) ->
     assert len(data) > 9 << 20
     path = write_file(workdir, data, ".dat" if fmt.startswith("dat") else ".raw")
     try:
-        torn = not fmt.startswith(("evt3-dense", "evt21"))
+        torn = not fmt.startswith(("evt3-dense", "evt3-vectors", "evt21"))
         for chunk_size in (None, 1 << 22):
             decoded = decode_with_aerflow(path, chunk_size)
             assert_same_events(decoded.events, events)
             assert_same_triggers(decoded.triggers, triggers)
             assert decoded.dropped == dropped
-            expected_warnings: set[type[Warning]] = {aerflow.TruncatedDataWarning} if torn else set()
+            expected_warnings: set[type[Warning]] = (
+                {aerflow.TruncatedDataWarning} if torn else set()
+            )
             if dropped:
                 expected_warnings.add(aerflow.OutOfRangeWarning)
             assert decoded.warnings == expected_warnings

@@ -9,6 +9,7 @@ decode identically with the independent plain-Python reference decoder.
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ SETTINGS = settings(
 def make_events(rows: list[tuple[int, int, int, bool]]) -> np.ndarray:
     events = np.zeros(len(rows), aerflow.EVENTS_DTYPE)
     if rows:
-        t, x, y, on = zip(*rows)
+        t, x, y, on = zip(*rows, strict=True)
         events["t"], events["x"], events["y"], events["on"] = t, x, y, on
     return events
 
@@ -54,7 +55,7 @@ def make_events(rows: list[tuple[int, int, int, bool]]) -> np.ndarray:
 def make_triggers(rows: list[tuple[int, int, bool]]) -> np.ndarray:
     triggers = np.zeros(len(rows), aerflow.TRIGGERS_DTYPE)
     if rows:
-        t, ids, rising = zip(*rows)
+        t, ids, rising = zip(*rows, strict=True)
         triggers["t"], triggers["id"], triggers["rising"] = t, ids, rising
     return triggers
 
@@ -169,8 +170,12 @@ def stream(draw: st.DrawFn, fmt: str) -> tuple[np.ndarray, np.ndarray, int, int]
             events.append((t, x, draw(st.integers(0, height - 1)), draw(st.booleans())))
         else:
             y = draw(st.integers(0, height - 1))
-            x0 = draw(st.one_of(st.integers(0, width - 1), st.integers(max(0, width - 40), width - 1)))
-            columns = draw(st.sets(st.integers(x0, min(width - 1, x0 + 45)), min_size=1, max_size=40))
+            x0 = draw(
+                st.one_of(st.integers(0, width - 1), st.integers(max(0, width - 40), width - 1))
+            )
+            columns = draw(
+                st.sets(st.integers(x0, min(width - 1, x0 + 45)), min_size=1, max_size=40)
+            )
             on = draw(st.booleans())
             mixed = draw(st.integers(0, 4)) == 0  # sometimes flip polarity inside the run
             for x in sorted(columns):
@@ -202,7 +207,9 @@ def check_round_trip(
     for chunk_size in CHUNK_SIZES:
         packet = read_chunked(path, chunk_size)
         assert_same_events(packet.events, events)
-        assert_same_triggers(packet.triggers, np.empty(0, aerflow.TRIGGERS_DTYPE) if is_dat else triggers)
+        assert_same_triggers(
+            packet.triggers, np.empty(0, aerflow.TRIGGERS_DTYPE) if is_dat else triggers
+        )
 
     expected_events, expected_triggers = reference_decode(path)
     assert_same_events(expected_events.view(aerflow.EVENTS_DTYPE), events)
@@ -216,7 +223,7 @@ def check_round_trip(
     trigger_times = [int(t) for t in triggers["t"]]
     with aerflow.open(pieces, "w", format=fmt, width=width, height=height, **options) as writer:
         lower = -1
-        for start, stop in zip(bounds, bounds[1:]):
+        for start, stop in itertools.pairwise(bounds):
             last = stop == len(events)
             upper = 2**64 if last else int(events["t"][stop - 1])
             chosen = [i for i, t in enumerate(trigger_times) if lower < t <= upper]
@@ -246,7 +253,9 @@ def check_round_trip(
 @pytest.mark.parametrize("fmt", [*RAW_FORMATS, "dat"])
 @SETTINGS
 @given(data=st.data())
-def test_generated_round_trip(fmt: str, data: st.DataObject, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_generated_round_trip(
+    fmt: str, data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     events, triggers, width, height = data.draw(stream(fmt))
     splits = data.draw(st.lists(st.integers(0, len(events)), max_size=4))
     options: dict[str, Any] = {}
@@ -431,7 +440,14 @@ def test_explicit_time_origin(fmt: str, tmp_path: Path) -> None:
     assert_same_events(reference_events.view(aerflow.EVENTS_DTYPE), events)
 
     with pytest.raises(ValueError, match="origin"):
-        aerflow.write(path.with_name("before" + suffix(fmt)), events, format=fmt, width=8, height=8, time_origin=1001)
+        aerflow.write(
+            path.with_name("before" + suffix(fmt)),
+            events,
+            format=fmt,
+            width=8,
+            height=8,
+            time_origin=1001,
+        )
     assert not path.with_name("before" + suffix(fmt)).exists()
     assert leftovers(tmp_path) == []
 
@@ -451,7 +467,12 @@ def round_trips(path: Path, fmt: str, rows: list[tuple[int, int, int, bool]]) ->
 
 def test_evt3_time_low_steps_back(tmp_path: Path) -> None:
     base = 5 << 12
-    rows = [(base + 100, 1, 1, True), (base + 50, 2, 1, True), (base + 4095, 3, 2, False), (base, 4, 3, True)]
+    rows = [
+        (base + 100, 1, 1, True),
+        (base + 50, 2, 1, True),
+        (base + 4095, 3, 2, False),
+        (base, 4, 3, True),
+    ]
     round_trips(tmp_path / "low.raw", "evt3", rows)
 
 
@@ -486,7 +507,9 @@ def test_evt3_step_back_that_would_read_as_a_loop_is_refused(tmp_path: Path) -> 
         ("dat", [0, 3 << 30, (1 << 32) + 5, (1 << 32) - 5]),
     ],
 )
-def test_backwards_across_a_counter_loop_is_refused(fmt: str, times: list[int], tmp_path: Path) -> None:
+def test_backwards_across_a_counter_loop_is_refused(
+    fmt: str, times: list[int], tmp_path: Path
+) -> None:
     path = tmp_path / f"loop{suffix(fmt)}"
     path.write_bytes(b"precious")
     events = make_events([(t, 1, 1, True) for t in times])
@@ -542,11 +565,13 @@ def test_trigger_ids_beyond_the_format_are_refused(fmt: str, tmp_path: Path) -> 
 def test_exception_inside_writer_leaves_the_old_file(fmt: str, tmp_path: Path) -> None:
     path = tmp_path / f"keep{suffix(fmt)}"
     path.write_bytes(b"the user's data")
-    with pytest.raises(RuntimeError, match="boom"):  # noqa: PT012
-        with aerflow.open(path, "w", format=fmt, width=16, height=16) as writer:
-            writer.write(make_events([(1, 2, 3, True), (2, 3, 4, False)]))
-            assert leftovers(tmp_path) != []  # the data goes to a temporary file meanwhile
-            raise RuntimeError("boom")
+    with (  # noqa: PT012
+        pytest.raises(RuntimeError, match="boom"),
+        aerflow.open(path, "w", format=fmt, width=16, height=16) as writer,
+    ):
+        writer.write(make_events([(1, 2, 3, True), (2, 3, 4, False)]))
+        assert leftovers(tmp_path) != []  # the data goes to a temporary file meanwhile
+        raise RuntimeError("boom")
     assert path.read_bytes() == b"the user's data"
     assert leftovers(tmp_path) == []
 

@@ -20,7 +20,9 @@ DAT_HEADER = b"% Data file containing CD events.\n% Version 2\n% Width 304\n% He
 EVT3_FILE = EVT3_HEADER + struct.pack("<4H", 0x8005, 0x0004, 0x6003, 0x2809)
 EVT2_FILE = EVT2_HEADER + struct.pack("<2I", 0x8 << 28 | 5, 1 << 28 | 3 << 22 | 9 << 11 | 4)
 EVT21_FILE = EVT21_HEADER + struct.pack(
-    "<2Q", 0x8 << 28 | 5, 1 << 32 | (1 << 28 | 3 << 22 | 9 << 11 | 4)  # legacy: header low
+    "<2Q",
+    0x8 << 28 | 5,
+    1 << 32 | (1 << 28 | 3 << 22 | 9 << 11 | 4),  # legacy: header low
 )
 DAT_FILE = DAT_HEADER + bytes([0x0C, 8]) + struct.pack("<II", 7, 9 | 4 << 14 | 1 << 28)
 
@@ -215,9 +217,9 @@ def test_list_formats() -> None:
     for name in ("evt3", "evt2", "evt21"):
         assert listed[name].extensions == (".raw",)
     assert listed["dat"].extensions == (".dat",)
-    assert [i.name for i in aerflow.list_formats() if ".raw" in i.extensions and i.default_for_extension] == [
-        "evt3"
-    ]
+    assert [
+        i.name for i in aerflow.list_formats() if ".raw" in i.extensions and i.default_for_extension
+    ] == ["evt3"]
     for name in ("evt3", "evt2", "evt21", "dat"):
         info = listed[name]
         assert isinstance(info, aerflow.FormatInfo)
@@ -248,7 +250,13 @@ def test_listed_options_are_accepted(tmp_path: Path) -> None:
         if info.name not in FILES:
             continue
         path = save(tmp_path, f"in-{info.name}", FILES[info.name])
-        values = {"chunk_size": 8192, "width": 1280, "height": 720, "order": "legacy", "layout": "v2"}
+        values = {
+            "chunk_size": 8192,
+            "width": 1280,
+            "height": 720,
+            "order": "legacy",
+            "layout": "v2",
+        }
         read_options = {option.name: values[option.name] for option in info.read_options}
         with aerflow.open(path, format=info.name, **read_options) as reader:
             assert reader.properties.sensor_size == (1280, 720)

@@ -92,14 +92,20 @@ class FileReader(ABC):
 
 
 class _Window:
-    """A read-only view of ``length`` bytes at ``offset`` of a file, mapped with mmap."""
+    """The whole words among ``length`` bytes at ``offset`` of a file, mapped read-only.
 
-    def __init__(self, fileno: int, offset: int, length: int) -> None:
+    Words need not be aligned in memory (headers have any length); the kernels only load
+    them one at a time, which every supported CPU does at any address.
+    """
+
+    def __init__(self, fileno: int, offset: int, length: int, word: np.dtype[Any]) -> None:
         start = offset - offset % mmap.ALLOCATIONGRANULARITY
         self._map = mmap.mmap(
             fileno, offset - start + length, offset=start, access=mmap.ACCESS_READ
         )
-        self.view: npt.NDArray[np.uint8] = np.frombuffer(self._map, np.uint8)[offset - start :]
+        self.view: npt.NDArray[Any] = np.frombuffer(
+            self._map, word, count=length // word.itemsize, offset=offset - start
+        )
 
     def close(self) -> None:
         del self.view  # the mapping cannot close while an array still exports it
@@ -115,6 +121,9 @@ class ChunkedReader(FileReader):
     word or group that straddles a window edge is decoded whole from the next window, which
     starts at the first unconsumed byte.
     """
+
+    word: ClassVar[np.dtype[Any]]
+    """The unit the kernel reads; positions it returns count these."""
 
     events_per_byte: ClassVar[float]
     """A typical output density, used to size packets (decoding never overflows: it stops)."""
@@ -235,8 +244,8 @@ class ChunkedReader(FileReader):
         Returns (events decoded, triggers array, triggers decoded); the position and state
         advance past what was decoded. Both kernels release the GIL.
         """
-        window = _Window(self._file.fileno(), self._position, remaining)
-        split = int(remaining * self.parallel_split)
+        window = _Window(self._file.fileno(), self._position, remaining, self.word)
+        split = int(len(window.view) * self.parallel_split)
         initial_state = self._state.copy()
         first_state = self._state.copy()
         first_triggers = np.empty(1 << 16, TRIGGERS_DTYPE)
@@ -272,7 +281,7 @@ class ChunkedReader(FileReader):
             # The helper ran out of trigger room: decode everything again, on one thread.
             self._state = initial_state
             return 0, np.empty(1024, TRIGGERS_DTYPE), 0
-        self._position += consumed + rest[0]
+        self._position += (consumed + rest[0]) * self.word.itemsize
         triggers = np.concatenate((first_triggers[:m_first], later_triggers))
         return rest[1], triggers, m_first + rest[2]
 
@@ -285,14 +294,17 @@ class ChunkedReader(FileReader):
         length: int,
     ) -> tuple[int, int, bool]:
         """Decode one window of up to ``length`` bytes; True in the last slot at a torn tail."""
-        window = _Window(self._file.fileno(), self._position, length)
-        try:
-            consumed, n_events, n_triggers = self._kernel(
-                window.view, self._state, events, n_events, triggers, n_triggers, False
-            )
-        finally:
-            window.close()
-        self._position += consumed
+        if length < self.word.itemsize:
+            consumed = 0
+        else:
+            window = _Window(self._file.fileno(), self._position, length, self.word)
+            try:
+                consumed, n_events, n_triggers = self._kernel(
+                    window.view, self._state, events, n_events, triggers, n_triggers, False
+                )
+            finally:
+                window.close()
+        self._position += consumed * self.word.itemsize
         outputs_full = len(events) - n_events < self.max_group_events or n_triggers == len(triggers)
         if consumed == 0 and not outputs_full:
             self._warn_torn_tail()

@@ -51,7 +51,7 @@ def _decode(
     m: int,
     count_only: bool,
 ) -> tuple[int, int, int]:
-    size = data.size - data.size % _RECORD_SIZE
+    size = data.size - (data.size & 1)  # 32-bit halves of 8-byte records
     previous = state[_PREVIOUS]
     offset = state[_OFFSET]
     dropped = state[_DROPPED]
@@ -68,18 +68,8 @@ def _decode(
                 break
         elif n >= capacity:
             break
-        t32 = (
-            np.int64(data[i])
-            | (np.int64(data[i + 1]) << 8)
-            | (np.int64(data[i + 2]) << 16)
-            | (np.int64(data[i + 3]) << 24)
-        )
-        word = (
-            np.int64(data[i + 4])
-            | (np.int64(data[i + 5]) << 8)
-            | (np.int64(data[i + 6]) << 16)
-            | (np.int64(data[i + 7]) << 24)
-        )
+        t32 = np.int64(data[i])
+        word = np.int64(data[i + 1])
         if t32 < previous and previous - t32 > _HALF:
             offset += _WRAP
         previous = t32
@@ -108,7 +98,7 @@ def _decode(
                 n += 1
             else:
                 dropped += 1
-        i += _RECORD_SIZE
+        i += 2
     state[_PREVIOUS] = previous
     state[_OFFSET] = offset
     state[_DROPPED] = dropped
@@ -119,6 +109,7 @@ class DatReader(ChunkedReader):
     """Reads Prophesee DAT files of CD / Event2d records (events) or trigger records."""
 
     format_name = "dat"
+    word = np.dtype("<u4")
     events_per_byte = 1 / _RECORD_SIZE
     max_group_events = 1
 

@@ -41,7 +41,7 @@ def _decode(
     m: int,
     count_only: bool,
 ) -> tuple[int, int, int]:
-    size = data.size - (data.size & 3)
+    size = data.size
     capacity = events.size
     trigger_capacity = triggers.size
     slot_mask = np.int64(-1)
@@ -55,24 +55,14 @@ def _decode(
     i = 0
     if started == 0:
         while i < size:
-            if (data[i + 3] >> 4) == th.TIME_HIGH:
-                word = (
-                    np.int64(data[i])
-                    | (np.int64(data[i + 1]) << 8)
-                    | (np.int64(data[i + 2]) << 16)
-                    | (np.int64(data[i + 3]) << 24)
-                )
+            word = np.int64(data[i])
+            if (word >> 28) == th.TIME_HIGH:
                 base = (word & th.HIGH_MAX) << 6
                 started = 1
                 break
-            i += 4
+            i += 1
     while i < size:
-        word = (
-            np.int64(data[i])
-            | (np.int64(data[i + 1]) << 8)
-            | (np.int64(data[i + 2]) << 16)
-            | (np.int64(data[i + 3]) << 24)
-        )
+        word = np.int64(data[i])
         kind = word >> 28
         if kind <= _CD_ON:
             if n >= capacity:
@@ -102,7 +92,7 @@ def _decode(
             trigger.id = np.uint8((word >> 8) & 0x1F)
             trigger.rising = word & 1 == 1
             m += 1
-        i += 4
+        i += 1
     state[_STARTED] = started
     state[_BASE] = base
     state[_SHIFT] = shift
@@ -151,6 +141,7 @@ class Evt2Reader(RawReader):
 
     format_name = "evt2"
     encoding = "evt2"
+    word = np.dtype("<u4")
     events_per_byte = 0.25
     max_group_events = 1
 

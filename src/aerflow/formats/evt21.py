@@ -45,7 +45,7 @@ def _decode(
     m: int,
     count_only: bool,
 ) -> tuple[int, int, int]:
-    size = data.size - (data.size & 7)
+    size = data.size
     capacity = events.size
     trigger_capacity = triggers.size
     slot_mask = np.int64(-1)
@@ -57,18 +57,9 @@ def _decode(
     dropped = state[_DROPPED]
     i = 0
     while i < size:
-        low_half = (
-            np.int64(data[i])
-            | (np.int64(data[i + 1]) << 8)
-            | (np.int64(data[i + 2]) << 16)
-            | (np.int64(data[i + 3]) << 24)
-        )
-        high_half = (
-            np.int64(data[i + 4])
-            | (np.int64(data[i + 5]) << 8)
-            | (np.int64(data[i + 6]) << 16)
-            | (np.int64(data[i + 7]) << 24)
-        )
+        word = data[i]
+        low_half = np.int64(word & np.uint64(0xFFFFFFFF))
+        high_half = np.int64(word >> np.uint64(32))
         if order == _LITTLE:
             header = high_half
             payload = low_half
@@ -78,7 +69,7 @@ def _decode(
         kind = header >> 28
         if started == 0:
             if kind != th.TIME_HIGH:
-                i += 8
+                i += 1
                 continue
             started = 1
         if kind <= _EVT_POS:
@@ -124,7 +115,7 @@ def _decode(
             subtype = header & 0xFFFF
             if subtype == 0x0014 or subtype == 0x0016:
                 last = (last & ~np.int64(0x3F)) + ((header >> 22) & 0x3F)
-        i += 8
+        i += 1
     state[_STARTED] = started
     state[_LAST] = last
     state[_DROPPED] = dropped
@@ -194,6 +185,7 @@ class Evt21Reader(RawReader):
 
     format_name = "evt21"
     encoding = "evt21"
+    word = np.dtype("<u8")
     events_per_byte = 0.5
     max_group_events = 32
 

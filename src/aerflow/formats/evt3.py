@@ -43,7 +43,7 @@ def _decode(
     m: int,
     count_only: bool,
 ) -> tuple[int, int, int]:
-    size = data.size - (data.size & 1)
+    size = data.size
     capacity = events.size
     trigger_capacity = triggers.size
     slot_mask = np.int64(-1)
@@ -63,7 +63,7 @@ def _decode(
     i = 0
     if started == 0:
         while i < size:
-            word = np.int64(data[i]) | (np.int64(data[i + 1]) << 8)
+            word = np.int64(data[i])
             if (word >> 12) == _TIME_HIGH:
                 value = word & 0xFFF
                 high = value - 1 if value > 0 else 0
@@ -71,9 +71,9 @@ def _decode(
                 low = 0
                 started = 1
                 break
-            i += 2
+            i += 1
     while i < size:
-        word = np.int64(data[i]) | (np.int64(data[i + 1]) << 8)
+        word = np.int64(data[i])
         kind = word >> 12
         if kind == _ADDR_X:
             if valid != 0:
@@ -89,17 +89,17 @@ def _decode(
                     n += 1
                 else:
                     dropped += 1
-            i += 2
+            i += 1
         elif kind == _VECT_12:
-            if i + 6 > size:
+            if i + 3 > size:
                 break
             if valid != 0:
                 if n + 32 > capacity:
                     break
                 x0 = base & 0x7FF
                 if has_base != 0 and x0 + 32 <= width:
-                    word1 = np.int64(data[i + 2]) | (np.int64(data[i + 3]) << 8)
-                    word2 = np.int64(data[i + 4]) | (np.int64(data[i + 5]) << 8)
+                    word1 = np.int64(data[i + 1])
+                    word2 = np.int64(data[i + 2])
                     mask = (word & 0xFFF) | ((word1 & 0xFFF) << 12) | ((word2 & 0xFF) << 24)
                     t = np.uint64((loop << 24) | (high << 12) | low)
                     on = (base >> 11) & 1 == 1
@@ -117,7 +117,7 @@ def _decode(
                 else:
                     has_base = 0
                 base = (base + 32) & 0xFFFF
-            i += 6
+            i += 3
         elif kind == _TIME_HIGH:
             value = word & 0xFFF
             if high >= value + 2048:
@@ -125,7 +125,7 @@ def _decode(
             if high != value:
                 low = 0
             high = value
-            i += 2
+            i += 1
         elif kind == _EXT_TRIGGER:
             if m >= trigger_capacity:
                 break
@@ -134,15 +134,15 @@ def _decode(
             trigger.id = np.uint8((word >> 8) & 0xF)
             trigger.rising = word & 1 == 1
             m += 1
-            i += 2
+            i += 1
         elif kind == _OTHERS:
             subtype = word & 0xFFF
             if subtype == 0x014 or subtype == 0x016:
-                if i + 8 > size:
+                if i + 4 > size:
                     break
-                i += 8
+                i += 4
             else:
-                i += 2
+                i += 1
         else:
             content = word & 0xFFF
             if kind == _ADDR_Y:
@@ -156,7 +156,7 @@ def _decode(
             elif kind == _TIME_LOW:
                 low = content
             valid = 1 if (is_cd != 0 and y < height) else 0
-            i += 2
+            i += 1
     state[_STARTED] = started
     state[_LOOP] = loop
     state[_HIGH] = high
@@ -293,6 +293,7 @@ class Evt3Reader(RawReader):
 
     format_name = "evt3"
     encoding = "evt3"
+    word = np.dtype("<u2")
     events_per_byte = 0.5
     max_group_events = 32
 
