@@ -29,7 +29,6 @@ DEFAULT_CHUNK_SIZE = 1 << 22
 """Bytes of file decoded per step; memory per packet is bounded by a small multiple of it."""
 
 _MIN_CHUNK_SIZE = 1 << 12
-_PARALLEL_MIN_BYTES = 1 << 23
 
 
 @dataclass(frozen=True)
@@ -91,6 +90,42 @@ class FileReader(ABC):
         self.close()
 
 
+@dataclass(frozen=True)
+class SecondShare:
+    """Where a second decoding thread starts and with what.
+
+    ``start`` is a word index, ``state`` the decoder state to start from (times relative to
+    what only the first share knows, fixed by ``_join_shares``), ``first_events`` the exact
+    number of events the first share yields unless it drops some outside the sensor.
+    """
+
+    start: int
+    state: npt.NDArray[np.int64]
+    first_events: int
+
+
+_MAPPED_MIN_EVENTS = 1 << 20
+
+
+def _allocate_events(capacity: int) -> npt.NDArray[Any]:
+    """An events array to fill, large ones mapped anonymously.
+
+    A fresh anonymous mapping takes ordinary pages on first touch, which costs far less
+    than the huge-page compaction that large NumPy allocations may trigger; pages past the
+    filled part are never touched, so sizing generously costs nothing.
+    """
+    if capacity < _MAPPED_MIN_EVENTS:
+        return np.empty(capacity, EVENTS_DTYPE)
+    buffer = mmap.mmap(-1, capacity * EVENTS_DTYPE.itemsize)
+    return np.frombuffer(buffer, EVENTS_DTYPE)
+
+
+def _grow(events: npt.NDArray[Any], filled: int) -> npt.NDArray[Any]:
+    larger = _allocate_events(len(events) + len(events) // 2 + (1 << 16))
+    larger[:filled] = events[:filled]
+    return larger
+
+
 class _Window:
     """The whole words among ``length`` bytes at ``offset`` of a file, mapped read-only.
 
@@ -131,9 +166,8 @@ class ChunkedReader(FileReader):
     max_group_events: ClassVar[int]
     """The most events one word or group yields; decoding stops when less room is left."""
 
-    parallel_split: ClassVar[float] = 0.6
-    """Share of the data decoded by the helper thread in :meth:`read` (the main thread first
-    counts that share, which is cheaper than decoding it, then decodes the rest)."""
+    parallel_min_bytes: ClassVar[int] = 1 << 23
+    """Smallest remainder that :meth:`read` splits between two threads."""
 
     def __init__(self, path: str | os.PathLike[str], *, chunk_size: int = DEFAULT_CHUNK_SIZE):
         super().__init__(path)
@@ -151,20 +185,30 @@ class ChunkedReader(FileReader):
     @abstractmethod
     def _kernel(
         self,
-        data: npt.NDArray[np.uint8],
+        words: npt.NDArray[Any],
         state: npt.NDArray[np.int64],
         events: npt.NDArray[Any],
         n_events: int,
         triggers: npt.NDArray[Any],
         n_triggers: int,
-        count_only: bool,
     ) -> tuple[int, int, int]:
-        """Decode ``data`` into ``events[n_events:]`` and ``triggers[n_triggers:]``.
+        """Decode ``words`` into ``events[n_events:]`` and ``triggers[n_triggers:]``.
 
-        Returns (bytes consumed, new n_events, new n_triggers); stops early, at a group
-        boundary, when an output has no room for the next group. With ``count_only`` it
-        writes nothing, never stops for room, and only advances ``state`` and the counts.
+        Returns (words consumed, new n_events, new n_triggers); stops early, at a group
+        boundary, when an output has no room for the next group.
         """
+
+    def _second_share(self, words: npt.NDArray[Any]) -> SecondShare | None:
+        """How a second thread can decode the later part of ``words`` while a first decodes
+        the rest from the current state; None where the format has no cheap way in."""
+        return None
+
+    def _join_shares(
+        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], int]:
+        """The state after both shares, and the µs to add to the second share's times, given
+        the first share's end state and the second's (which started from ``SecondShare``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no second share")
 
     @abstractmethod
     def _reset_state(self) -> None:
@@ -214,14 +258,14 @@ class ChunkedReader(FileReader):
         if self._position < self._data_offset:
             self.rewind()
         remaining = max(self._size - self._position, 0)
-        events = np.empty(self._packet_capacity(remaining), EVENTS_DTYPE)
+        events = _allocate_events(self._packet_capacity(remaining))
         triggers = np.empty(1024, TRIGGERS_DTYPE)
         n_events = n_triggers = 0
-        if remaining >= _PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1:
+        if remaining >= self.parallel_min_bytes and (os.cpu_count() or 1) > 1:
             n_events, triggers, n_triggers = self._read_two_threads(events, remaining)
         while self._position < self._size:
             if len(events) - n_events < self.max_group_events:
-                events.resize(len(events) + len(events) // 2 + (1 << 16), refcheck=False)
+                events = _grow(events, n_events)
             if n_triggers == len(triggers):
                 triggers.resize(2 * len(triggers), refcheck=False)
             n_events, n_triggers, stalled = self._fill(
@@ -230,7 +274,7 @@ class ChunkedReader(FileReader):
             if stalled:
                 break
         self._finish()
-        events.resize(n_events, refcheck=False)
+        events = events[:n_events]
         triggers.resize(n_triggers, refcheck=False)
         self._shift_time(events, triggers)
         return Packet(events, triggers)
@@ -238,52 +282,59 @@ class ChunkedReader(FileReader):
     def _read_two_threads(
         self, events: npt.NDArray[Any], remaining: int
     ) -> tuple[int, npt.NDArray[Any], int]:
-        """Decode the first share on a helper thread while this thread counts it (to learn the
-        decoder state and output position at its end), then decodes the rest concurrently.
+        """Decode the first share of the data on a helper thread and the second share here,
+        at the same time (the kernels release the GIL), each into its own part of ``events``.
 
         Returns (events decoded, triggers array, triggers decoded); the position and state
-        advance past what was decoded. Both kernels release the GIL.
+        advance past what was decoded. Formats without a way into the middle of their data
+        decode nothing here.
         """
         window = _Window(self._file.fileno(), self._position, remaining, self.word)
-        split = int(len(window.view) * self.parallel_split)
-        initial_state = self._state.copy()
-        first_state = self._state.copy()
-        first_triggers = np.empty(1 << 16, TRIGGERS_DTYPE)
-        first: list[tuple[int, int, int]] = []
-
-        def decode_first_share(data: npt.NDArray[np.uint8]) -> None:
-            first.append(self._kernel(data, first_state, events, 0, first_triggers, 0, False))
-
-        helper = threading.Thread(
-            target=decode_first_share, args=(window.view[:split],), name="aerflow-decode"
-        )
-        helper.start()
         try:
-            counted = self._kernel(
-                window.view[:split],
-                self._state,
-                np.empty(32, EVENTS_DTYPE),
-                0,
-                np.empty(32, TRIGGERS_DTYPE),
-                0,
-                True,
+            share = self._second_share(window.view)
+            if share is None or share.first_events + self.max_group_events > len(events):
+                return 0, np.empty(1024, TRIGGERS_DTYPE), 0
+            first_state = self._state.copy()
+            second_state = share.state.copy()
+            first_triggers = np.empty(1 << 16, TRIGGERS_DTYPE)
+            second_triggers = np.empty(1 << 16, TRIGGERS_DTYPE)
+            first: list[tuple[int, int, int]] = []
+
+            def decode_first_share(words: npt.NDArray[Any]) -> None:
+                first.append(self._kernel(words, first_state, events, 0, first_triggers, 0))
+
+            helper = threading.Thread(
+                target=decode_first_share, args=(window.view[: share.start],), name="aerflow"
             )
-            consumed, n_first, m_first = counted
-            later_triggers = np.empty(max(1024, m_first), TRIGGERS_DTYPE)
-            rest = self._kernel(
-                window.view[consumed:], self._state, events, n_first, later_triggers, 0, False
-            )
+            helper.start()
+            try:
+                second = self._kernel(
+                    window.view[share.start :],
+                    second_state,
+                    events,
+                    share.first_events,
+                    second_triggers,
+                    0,
+                )
+            finally:
+                helper.join()
+                del helper  # it refers to the view; the mapping closes only without views
         finally:
-            helper.join()
-            del helper  # it holds the view until collected; the mapping closes only after
             window.close()
-        if first[0] != counted:
-            # The helper ran out of trigger room: decode everything again, on one thread.
-            self._state = initial_state
-            return 0, np.empty(1024, TRIGGERS_DTYPE), 0
-        self._position += (consumed + rest[0]) * self.word.itemsize
-        triggers = np.concatenate((first_triggers[:m_first], later_triggers))
-        return rest[1], triggers, m_first + rest[2]
+        first_consumed, n_first, m_first = first[0]
+        if first_consumed != share.start:
+            return 0, np.empty(1024, TRIGGERS_DTYPE), 0  # out of trigger room: one thread
+        second_consumed, second_end, m_second = second
+        n_second = second_end - share.first_events
+        if n_first != share.first_events:  # the first share dropped events: close the gap
+            events[n_first : n_first + n_second] = events[share.first_events : second_end]
+        self._state, shift = self._join_shares(first_state, second_state)
+        if shift:
+            events["t"][n_first : n_first + n_second] += np.uint64(shift)
+            second_triggers["t"][:m_second] += np.uint64(shift)
+        self._position += (share.start + second_consumed) * self.word.itemsize
+        triggers = np.concatenate((first_triggers[:m_first], second_triggers[:m_second]))
+        return n_first + n_second, triggers, m_first + m_second
 
     def _fill(
         self,
@@ -300,7 +351,7 @@ class ChunkedReader(FileReader):
             window = _Window(self._file.fileno(), self._position, length, self.word)
             try:
                 consumed, n_events, n_triggers = self._kernel(
-                    window.view, self._state, events, n_events, triggers, n_triggers, False
+                    window.view, self._state, events, n_events, triggers, n_triggers
                 )
             finally:
                 window.close()

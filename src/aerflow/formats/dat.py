@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import FormatError, NotThisFormatError
-from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, FileWriter, Properties
+from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, FileWriter, Properties, SecondShare
 from .prophesee_header import format_header, raw_encoding
 from .raw import TIME_ORIGIN_KEY, read_prophesee_header, time_origin
 
@@ -49,7 +49,6 @@ def _decode(
     n: int,
     triggers: Any,
     m: int,
-    count_only: bool,
 ) -> tuple[int, int, int]:
     size = data.size - (data.size & 1)  # 32-bit halves of 8-byte records
     previous = state[_PREVIOUS]
@@ -57,10 +56,6 @@ def _decode(
     dropped = state[_DROPPED]
     capacity = events.size
     trigger_capacity = triggers.size
-    slot_mask = np.int64(-1)
-    if count_only:  # count and track state only: no room limit, writes to a scratch slot
-        capacity = trigger_capacity = np.int64(1) << 62
-        slot_mask = np.int64(31)
     i = 0
     while i < size:
         if layout == _TRIGGER:
@@ -75,7 +70,7 @@ def _decode(
         previous = t32
         t = np.uint64(offset + t32)
         if layout == _TRIGGER:
-            trigger = triggers[m & slot_mask]
+            trigger = triggers[m]
             trigger.t = t
             trigger.id = np.uint8((word >> 26) & 0x3F)
             trigger.rising = (word & 0xF) != 0
@@ -90,7 +85,7 @@ def _decode(
                 y = (word >> 9) & 0xFF
                 on = (word >> 17) & 1 == 1
             if x < width and y < height:
-                event = events[n & slot_mask]
+                event = events[n]
                 event.t = t
                 event.x = np.uint16(x)
                 event.y = np.uint16(y)
@@ -187,18 +182,35 @@ class DatReader(ChunkedReader):
     def _reset_state(self) -> None:
         self._state = np.zeros(3, np.int64)
 
+    def _second_share(self, words: npt.NDArray[Any]) -> SecondShare | None:
+        if self._layout == _TRIGGER:
+            return None
+        split = len(words) // 4 * 2  # a record boundary near the middle
+        second = np.zeros(3, np.int64)
+        second[_PREVIOUS] = words[split - 2] if split else self._state[_PREVIOUS]
+        return SecondShare(start=split, state=second, first_events=split // 2)
+
+    def _join_shares(
+        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], int]:
+        # The second share counted 32-bit wraps from zero: add those of the first.
+        shift = int(first[_OFFSET])
+        joined = second.copy()
+        joined[_OFFSET] += shift
+        joined[_DROPPED] += first[_DROPPED]
+        return joined, shift
+
     def _kernel(
         self,
-        data: npt.NDArray[np.uint8],
+        words: npt.NDArray[Any],
         state: npt.NDArray[np.int64],
         events: npt.NDArray[Any],
         n_events: int,
         triggers: npt.NDArray[Any],
         n_triggers: int,
-        count_only: bool,
     ) -> tuple[int, int, int]:
         result: tuple[int, int, int] = _decode(
-            data,
+            words,
             state,
             self._layout,
             self._width,
@@ -207,7 +219,6 @@ class DatReader(ChunkedReader):
             n_events,
             triggers,
             n_triggers,
-            count_only,
         )
         return result
 

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _time_high as th
-from ._base import DEFAULT_CHUNK_SIZE
+from ._base import DEFAULT_CHUNK_SIZE, SecondShare
 from .raw import RawReader, RawWriter, order_error
 
 __all__ = ["Evt2Reader", "Evt2Writer"]
@@ -39,15 +39,10 @@ def _decode(
     n: int,
     triggers: Any,
     m: int,
-    count_only: bool,
 ) -> tuple[int, int, int]:
     size = data.size
     capacity = events.size
     trigger_capacity = triggers.size
-    slot_mask = np.int64(-1)
-    if count_only:  # count and track state only: no room limit, writes to a scratch slot
-        capacity = trigger_capacity = np.int64(1) << 62
-        slot_mask = np.int64(31)
     started = state[_STARTED]
     base = state[_BASE]
     shift = state[_SHIFT]
@@ -70,7 +65,7 @@ def _decode(
             x = (word >> 11) & 0x7FF
             y = word & 0x7FF
             if x < width and y < height:
-                event = events[n & slot_mask]
+                event = events[n]
                 event.t = np.uint64(base + ((word >> 22) & 0x3F))
                 event.x = np.uint16(x)
                 event.y = np.uint16(y)
@@ -87,7 +82,7 @@ def _decode(
         elif kind == _EXT_TRIGGER:
             if m >= trigger_capacity:
                 break
-            trigger = triggers[m & slot_mask]
+            trigger = triggers[m]
             trigger.t = np.uint64(base + ((word >> 22) & 0x3F))
             trigger.id = np.uint8((word >> 8) & 0x1F)
             trigger.rising = word & 1 == 1
@@ -98,6 +93,28 @@ def _decode(
     state[_SHIFT] = shift
     state[_DROPPED] = dropped
     return i, n, m
+
+
+@nb.njit(nogil=True, cache=True)
+def _survey(words: Any, started: int, width: int, height: int) -> tuple[int, int]:
+    """(events the decoder would return, value of the last TIME_HIGH or -1): a cheap pass
+    that tells a second thread where its share of the output starts and its clock."""
+    count = 0
+    last_high = -1
+    for i in range(words.size):
+        word = np.int64(words[i])
+        kind = word >> 28
+        if kind == th.TIME_HIGH:
+            started = 1
+            last_high = word & th.HIGH_MAX
+        elif (
+            kind <= _CD_ON
+            and started != 0
+            and ((word >> 11) & 0x7FF) < width
+            and (word & 0x7FF) < height
+        ):
+            count += 1
+    return count, last_high
 
 
 @nb.njit(nogil=True, cache=True)
@@ -158,18 +175,39 @@ class Evt2Reader(RawReader):
     def _reset_state(self) -> None:
         self._state = np.zeros(_STATE_SIZE, np.int64)
 
+    def _second_share(self, words: npt.NDArray[Any]) -> SecondShare:
+        split = len(words) // 2
+        state = self._state
+        count, last_high = _survey(words[:split], int(state[_STARTED]), self._width, self._height)
+        second = np.zeros(_STATE_SIZE, np.int64)
+        if last_high >= 0:
+            second[_STARTED], second[_BASE] = 1, last_high << 6
+        else:
+            second[_STARTED], second[_BASE] = state[_STARTED], state[_BASE] - state[_SHIFT]
+        return SecondShare(start=split, state=second, first_events=count)
+
+    def _join_shares(
+        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], int]:
+        # The second share counted time loops from zero: add those of the first.
+        shift = int(first[_SHIFT])
+        joined = second.copy()
+        joined[_BASE] += shift
+        joined[_SHIFT] += shift
+        joined[_DROPPED] += first[_DROPPED]
+        return joined, shift
+
     def _kernel(
         self,
-        data: npt.NDArray[np.uint8],
+        words: npt.NDArray[Any],
         state: npt.NDArray[np.int64],
         events: npt.NDArray[Any],
         n_events: int,
         triggers: npt.NDArray[Any],
         n_triggers: int,
-        count_only: bool,
     ) -> tuple[int, int, int]:
         result: tuple[int, int, int] = _decode(
-            data,
+            words,
             state,
             self._width,
             self._height,
@@ -177,7 +215,6 @@ class Evt2Reader(RawReader):
             n_events,
             triggers,
             n_triggers,
-            count_only,
         )
         return result
 

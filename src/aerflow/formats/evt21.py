@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from ..errors import FormatError
 from . import _time_high as th
-from ._base import DEFAULT_CHUNK_SIZE
+from ._base import DEFAULT_CHUNK_SIZE, SecondShare
 from .raw import RawReader, RawWriter, order_error
 
 __all__ = ["Evt21Reader", "Evt21Writer"]
@@ -29,6 +29,7 @@ _LITTLE, _LEGACY = 0, 1
 _ORDERS = {"little": _LITTLE, "legacy": _LEGACY}
 
 _STARTED, _LAST, _DROPPED = range(3)
+_IN_LOOP = (1 << 34) - 1  # the clock bits below the loop counter
 _STATE_SIZE = 3
 
 
@@ -43,15 +44,10 @@ def _decode(
     n: int,
     triggers: Any,
     m: int,
-    count_only: bool,
 ) -> tuple[int, int, int]:
     size = data.size
     capacity = events.size
     trigger_capacity = triggers.size
-    slot_mask = np.int64(-1)
-    if count_only:  # count and track state only: no room limit, writes to a scratch slot
-        capacity = trigger_capacity = np.int64(1) << 62
-        slot_mask = np.int64(31)
     started = state[_STARTED]
     last = state[_LAST]
     dropped = state[_DROPPED]
@@ -84,7 +80,7 @@ def _decode(
                 if payload & 1:
                     x = x0 + offset
                     if x < width and y < height:
-                        event = events[n & slot_mask]
+                        event = events[n]
                         event.t = np.uint64(last)
                         event.x = np.uint16(x)
                         event.y = np.uint16(y)
@@ -106,7 +102,7 @@ def _decode(
             if m >= trigger_capacity:
                 break
             last = (last & ~np.int64(0x3F)) + ((header >> 22) & 0x3F)
-            trigger = triggers[m & slot_mask]
+            trigger = triggers[m]
             trigger.t = np.uint64(last)
             trigger.id = np.uint8((header >> 8) & 0x1F)
             trigger.rising = header & 1 == 1
@@ -120,6 +116,37 @@ def _decode(
     state[_LAST] = last
     state[_DROPPED] = dropped
     return i, n, m
+
+
+@nb.njit(nogil=True, cache=True)
+def _bit_count(value: int) -> int:
+    value = value - ((value >> 1) & 0x55555555)
+    value = (value & 0x33333333) + ((value >> 2) & 0x33333333)
+    return (((value + (value >> 4)) & 0x0F0F0F0F) * 0x01010101 & 0xFFFFFFFF) >> 24
+
+
+@nb.njit(nogil=True, cache=True)
+def _survey(words: Any, started: int, width: int, height: int, order: int) -> tuple[int, int]:
+    """(events the decoder would return, value of the last TIME_HIGH or -1): a cheap pass
+    that tells a second thread where its share of the output starts and its clock."""
+    count = 0
+    last_high = -1
+    for i in range(words.size):
+        word = words[i]
+        low_half = np.int64(word & np.uint64(0xFFFFFFFF))
+        high_half = np.int64(word >> np.uint64(32))
+        header, payload = (high_half, low_half) if order == _LITTLE else (low_half, high_half)
+        kind = header >> 28
+        if kind == th.TIME_HIGH:
+            started = 1
+            last_high = header & th.HIGH_MAX
+        elif kind <= _EVT_POS and started != 0 and (header & 0x7FF) < height:
+            columns = width - ((header >> 11) & 0x7FF)
+            if columns >= 32:
+                count += _bit_count(payload)
+            elif columns > 0:
+                count += _bit_count(payload & ((np.int64(1) << columns) - 1))
+    return count, last_high
 
 
 @nb.njit(nogil=True, cache=True)
@@ -212,18 +239,40 @@ class Evt21Reader(RawReader):
     def _reset_state(self) -> None:
         self._state = np.zeros(_STATE_SIZE, np.int64)
 
+    def _second_share(self, words: npt.NDArray[Any]) -> SecondShare:
+        split = len(words) // 2
+        state = self._state
+        count, last_high = _survey(
+            words[:split], int(state[_STARTED]), self._width, self._height, _ORDERS[self.order]
+        )
+        second = np.zeros(_STATE_SIZE, np.int64)
+        if last_high >= 0:
+            second[_STARTED], second[_LAST] = 1, last_high << 6
+        else:
+            second[_STARTED], second[_LAST] = state[_STARTED], state[_LAST] & _IN_LOOP
+        return SecondShare(start=split, state=second, first_events=count)
+
+    def _join_shares(
+        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], int]:
+        # The second share counted time loops from zero: add those of the first.
+        shift = int(first[_LAST]) & ~_IN_LOOP
+        joined = second.copy()
+        joined[_LAST] += shift
+        joined[_DROPPED] += first[_DROPPED]
+        return joined, shift
+
     def _kernel(
         self,
-        data: npt.NDArray[np.uint8],
+        words: npt.NDArray[Any],
         state: npt.NDArray[np.int64],
         events: npt.NDArray[Any],
         n_events: int,
         triggers: npt.NDArray[Any],
         n_triggers: int,
-        count_only: bool,
     ) -> tuple[int, int, int]:
         result: tuple[int, int, int] = _decode(
-            data,
+            words,
             state,
             self._width,
             self._height,
@@ -232,7 +281,6 @@ class Evt21Reader(RawReader):
             n_events,
             triggers,
             n_triggers,
-            count_only,
         )
         return result
 

@@ -41,15 +41,10 @@ def _decode(
     n: int,
     triggers: Any,
     m: int,
-    count_only: bool,
 ) -> tuple[int, int, int]:
     size = data.size
     capacity = events.size
     trigger_capacity = triggers.size
-    slot_mask = np.int64(-1)
-    if count_only:  # count and track state only: no room limit, writes to a scratch slot
-        capacity = trigger_capacity = np.int64(1) << 62
-        slot_mask = np.int64(31)
     started = state[_STARTED]
     loop = state[_LOOP]
     high = state[_HIGH]
@@ -81,7 +76,7 @@ def _decode(
                     break
                 x = word & 0x7FF
                 if x < width:
-                    event = events[n & slot_mask]
+                    event = events[n]
                     event.t = np.uint64((loop << 24) | (high << 12) | low)
                     event.x = np.uint16(x)
                     event.y = np.uint16(y)
@@ -106,7 +101,7 @@ def _decode(
                     offset = 0
                     while mask != 0:
                         if mask & 1:
-                            event = events[n & slot_mask]
+                            event = events[n]
                             event.t = t
                             event.x = np.uint16(x0 + offset)
                             event.y = np.uint16(y)
@@ -129,7 +124,7 @@ def _decode(
         elif kind == _EXT_TRIGGER:
             if m >= trigger_capacity:
                 break
-            trigger = triggers[m & slot_mask]
+            trigger = triggers[m]
             trigger.t = np.uint64((loop << 24) | (high << 12) | low)
             trigger.id = np.uint8((word >> 8) & 0xF)
             trigger.rising = word & 1 == 1
@@ -312,16 +307,15 @@ class Evt3Reader(RawReader):
 
     def _kernel(
         self,
-        data: npt.NDArray[np.uint8],
+        words: npt.NDArray[Any],
         state: npt.NDArray[np.int64],
         events: npt.NDArray[Any],
         n_events: int,
         triggers: npt.NDArray[Any],
         n_triggers: int,
-        count_only: bool,
     ) -> tuple[int, int, int]:
         result: tuple[int, int, int] = _decode(
-            data,
+            words,
             state,
             self._width,
             self._height,
@@ -329,7 +323,6 @@ class Evt3Reader(RawReader):
             n_events,
             triggers,
             n_triggers,
-            count_only,
         )
         return result
 
