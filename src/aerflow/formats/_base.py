@@ -95,8 +95,9 @@ class SecondShare:
     """Where a second decoding thread starts and with what.
 
     ``start`` is a word index, ``state`` the decoder state to start from (times relative to
-    what only the first share knows, fixed by ``_join_shares``), ``first_events`` the exact
-    number of events the first share yields unless it drops some outside the sensor.
+    what only the first share knows, fixed by ``_join_shares``), ``first_events`` where the
+    second share's events go: at least as many as the first share yields (the gap between
+    is closed after both finish).
     """
 
     start: int
@@ -204,10 +205,11 @@ class ChunkedReader(FileReader):
         return None
 
     def _join_shares(
-        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
-    ) -> tuple[npt.NDArray[np.int64], int]:
+        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64], share: SecondShare
+    ) -> tuple[npt.NDArray[np.int64], int] | None:
         """The state after both shares, and the µs to add to the second share's times, given
-        the first share's end state and the second's (which started from ``SecondShare``)."""
+        the first share's end state and the second's (which started from ``share.state``);
+        None when the first share did not end in the state the second started from."""
         raise NotImplementedError(f"{type(self).__name__} has no second share")
 
     @abstractmethod
@@ -301,7 +303,9 @@ class ChunkedReader(FileReader):
             first: list[tuple[int, int, int]] = []
 
             def decode_first_share(words: npt.NDArray[Any]) -> None:
-                first.append(self._kernel(words, first_state, events, 0, first_triggers, 0))
+                # The first share may fill no more than the room left below the second.
+                room = events[: share.first_events]
+                first.append(self._kernel(words, first_state, room, 0, first_triggers, 0))
 
             helper = threading.Thread(
                 target=decode_first_share, args=(window.view[: share.start],), name="aerflow"
@@ -322,13 +326,18 @@ class ChunkedReader(FileReader):
         finally:
             window.close()
         first_consumed, n_first, m_first = first[0]
-        if first_consumed != share.start:
-            return 0, np.empty(1024, TRIGGERS_DTYPE), 0  # out of trigger room: one thread
+        joined = self._join_shares(first_state, second_state, share)
+        if first_consumed != share.start or joined is None:
+            # The first share ran out of room, or the second did not start where the first
+            # ended: keep the first share's work and decode the rest on one thread.
+            self._state = first_state
+            self._position += first_consumed * self.word.itemsize
+            return n_first, first_triggers[: max(m_first, 1024)].copy(), m_first
         second_consumed, second_end, m_second = second
         n_second = second_end - share.first_events
-        if n_first != share.first_events:  # the first share dropped events: close the gap
+        if n_first != share.first_events:  # close the gap below the second share
             events[n_first : n_first + n_second] = events[share.first_events : second_end]
-        self._state, shift = self._join_shares(first_state, second_state)
+        self._state, shift = joined
         if shift:
             events["t"][n_first : n_first + n_second] += np.uint64(shift)
             second_triggers["t"][:m_second] += np.uint64(shift)

@@ -191,7 +191,7 @@ class DatReader(ChunkedReader):
         return SecondShare(start=split, state=second, first_events=split // 2)
 
     def _join_shares(
-        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
+        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64], share: SecondShare
     ) -> tuple[npt.NDArray[np.int64], int]:
         # The second share counted 32-bit wraps from zero: add those of the first.
         shift = int(first[_OFFSET])

@@ -187,7 +187,7 @@ class Evt2Reader(RawReader):
         return SecondShare(start=split, state=second, first_events=count)
 
     def _join_shares(
-        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
+        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64], share: SecondShare
     ) -> tuple[npt.NDArray[np.int64], int]:
         # The second share counted time loops from zero: add those of the first.
         shift = int(first[_SHIFT])

@@ -16,7 +16,8 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
-from ._base import DEFAULT_CHUNK_SIZE
+from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE
+from ._base import DEFAULT_CHUNK_SIZE, SecondShare
 from .raw import RawReader, RawWriter, order_error
 
 __all__ = ["Evt3Reader", "Evt3Writer"]
@@ -29,6 +30,9 @@ _ERC_COUNT_SUBTYPES = (0x014, 0x016)
 # Decoder state slots.
 _STARTED, _LOOP, _HIGH, _LOW, _Y, _IS_CD, _VALID, _BASE, _HAS_BASE, _DROPPED = range(10)
 _STATE_SIZE = 10
+# What a mid-file guess must get right; the loop count is relative and drops are summed.
+_RESUMABLE = (_STARTED, _HIGH, _LOW, _Y, _IS_CD, _VALID, _BASE, _HAS_BASE)
+_TIME_HIGH_EVERY = 1 << 11  # words between restated TIME_HIGHs in written files
 
 
 @nb.njit(nogil=True, cache=True)
@@ -228,7 +232,13 @@ def _encode(
     i = 0
     j = 0
     k = 0
+    repeated_at = 0
     while i < n or j < n_triggers:
+        if k - repeated_at >= _TIME_HIGH_EVERY and state[_E_STARTED] != 0:
+            # Restate the clock now and then, as cameras do: readers can then start mid-file.
+            out[k] = (_TIME_HIGH << 12) | state[_E_HIGH]
+            k += 1
+            repeated_at = k
         if j < n_triggers and (i >= n or triggers[j].t <= events[i].t):
             k = _emit_time(np.int64(triggers[j].t) - origin, state, out, k)
             if k < 0:
@@ -291,6 +301,8 @@ class Evt3Reader(RawReader):
     word = np.dtype("<u2")
     events_per_byte = 0.5
     max_group_events = 32
+    warm_up_words = 1 << 16
+    """Words decoded just before the middle of a large file to guess the state there."""
 
     def __init__(
         self,
@@ -304,6 +316,41 @@ class Evt3Reader(RawReader):
 
     def _reset_state(self) -> None:
         self._state = np.zeros(_STATE_SIZE, np.int64)
+
+    def _second_share(self, words: npt.NDArray[Any]) -> SecondShare | None:
+        """Guess the decoder state in the middle by decoding a stretch just before it from
+        scratch: every field is overwritten by the words of a few milliseconds of real data
+        (except the time loop count, which the join adds). The join checks the guess."""
+        middle = len(words) // 2
+        if middle < 2 * self.warm_up_words:
+            return None
+        guess = np.zeros(_STATE_SIZE, np.int64)
+        # Decoding stops early when the scratch fills up: the guess then holds for that point.
+        scratch = np.empty(self.warm_up_words, EVENTS_DTYPE)
+        scratch_triggers = np.empty(self.warm_up_words, TRIGGERS_DTYPE)
+        stretch = words[middle - self.warm_up_words : middle]
+        consumed, n, _ = _decode(
+            stretch, guess, self._width, self._height, scratch, 0, scratch_triggers, 0
+        )
+        if guess[_STARTED] == 0:
+            return None
+        guess[_DROPPED] = 0
+        start = middle - self.warm_up_words + consumed
+        # Room for the first share's events: its density guessed from the stretch, with margin.
+        first_events = int(start * n / max(consumed, 1) * 1.25) + (1 << 16)
+        return SecondShare(start=start, state=guess, first_events=first_events)
+
+    def _join_shares(
+        self, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64], share: SecondShare
+    ) -> tuple[npt.NDArray[np.int64], int] | None:
+        guess = share.state
+        if any(first[slot] != guess[slot] for slot in _RESUMABLE):
+            return None
+        loops = int(first[_LOOP] - guess[_LOOP])
+        joined = second.copy()
+        joined[_LOOP] += loops
+        joined[_DROPPED] += first[_DROPPED]
+        return joined, loops << 24
 
     def _kernel(
         self,
@@ -351,7 +398,8 @@ class Evt3Writer(RawWriter):
             - self._origin
         )
         loops = max((last >> 24) - int(self._state[_E_LOOP]), 0)
-        out = np.empty(4 * (len(events) + len(triggers)) + 2 * loops + 8, np.uint16)
+        items = len(events) + len(triggers)
+        out = np.empty(4 * items + items // 256 + 2 * loops + 8, np.uint16)
         count, bad = _encode(events, triggers, self._origin, self.width, self._state, out)
         if bad >= 0:
             raise ValueError(order_error(events, triggers, bad, "EVT 3.0"))
