@@ -337,7 +337,7 @@ class Evt3Reader(RawReader):
         guess[_DROPPED] = 0
         start = middle - self.warm_up_words + consumed
         # Room for the first share's events: its density guessed from the stretch, with margin.
-        first_events = int(start * n / max(consumed, 1) * 1.25) + (1 << 16)
+        first_events = int(start * n / max(consumed, 1) * 1.25) + 1024
         return SecondShare(start=start, state=guess, first_events=first_events)
 
     def _join_shares(
