@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar
 
+import numba as nb
 import numpy as np
 import numpy.typing as npt
 
@@ -119,6 +120,14 @@ def _allocate_events(capacity: int) -> npt.NDArray[Any]:
         return np.empty(capacity, EVENTS_DTYPE)
     buffer = mmap.mmap(-1, capacity * EVENTS_DTYPE.itemsize)
     return np.frombuffer(buffer, EVENTS_DTYPE)
+
+
+@nb.njit(nogil=True, cache=True)
+def _move_down(data: Any, target: int, source: int, length: int) -> None:
+    """Copy ``length`` bytes from ``source`` to an overlapping ``target`` below it, in place
+    (NumPy would copy the overlapping block to a temporary first)."""
+    for i in range(length):
+        data[target + i] = data[source + i]
 
 
 def _grow(events: npt.NDArray[Any], filled: int) -> npt.NDArray[Any]:
@@ -336,7 +345,10 @@ class ChunkedReader(FileReader):
         second_consumed, second_end, m_second = second
         n_second = second_end - share.first_events
         if n_first != share.first_events:  # close the gap below the second share
-            events[n_first : n_first + n_second] = events[share.first_events : second_end]
+            size = EVENTS_DTYPE.itemsize
+            _move_down(
+                events.view(np.uint8), n_first * size, share.first_events * size, n_second * size
+            )
         self._state, shift = joined
         if shift:
             events["t"][n_first : n_first + n_second] += np.uint64(shift)
