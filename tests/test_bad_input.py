@@ -10,11 +10,15 @@ events outside the sensor.
 from __future__ import annotations
 
 import random
+import signal
 import struct
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -22,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aerflow
+from aerflow import registry
 
 try:
     from tests.reference import prophesee as ref
@@ -46,8 +51,30 @@ def write(directory: Path, data: bytes, suffix: str) -> Path:
     return path
 
 
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Turn a hang into a failure: TimeoutError in this (main) thread after ``seconds``."""
+    if (
+        not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"still decoding after {seconds} s: the reader hangs")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def read_recording(path: Path, **options: Any) -> tuple[aerflow.Packet, set[type[Warning]]]:
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, deadline(20):
         warnings.simplefilter("always")
         packet = aerflow.read(path, triggers=True, **options)
     assert isinstance(packet, aerflow.Packet)
@@ -356,6 +383,58 @@ def test_time_origin_never_wraps_timestamps(fmt: str, tmp_path: Path) -> None:
     assert [int(t) for t in events["t"]] == [origin + 9]  # cannot hold: so a FormatError
 
 
+# Small files of one event each: (bytes, suffix, the event worked out by hand).
+SMALL_FILES: dict[str, tuple[bytes, str, tuple[int, int, int, bool]]] = {
+    "evt3": (
+        EVT3_HEADER + struct.pack("<4H", 0x8001, 0x0002, 0x6003, 0x2004),
+        ".raw",
+        (1 << 12 | 3, 4, 2, False),
+    ),
+    "evt2": (
+        EVT2_HEADER + struct.pack("<2I", 0x8 << 28 | 1, 1 << 28 | 4 << 11 | 2),
+        ".raw",
+        (1 << 6, 4, 2, True),
+    ),
+    "evt21": (
+        EVT21_HEADER + struct.pack("<2Q", 0x8 << 60 | 1 << 32, (1 << 28 | 4 << 11 | 2) << 32 | 1),
+        ".raw",
+        (1 << 6, 4, 2, True),
+    ),
+    "dat": (
+        DAT_HEADER + bytes([0x0C, 8]) + struct.pack("<II", 1, 4 | 2 << 14),
+        ".dat",
+        (1, 4, 2, False),
+    ),
+}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    ("width", "height"), [(10**20, 720), (1280, 2**64), (0, 720), (1280, 0), (-5, 720)]
+)
+def test_impossible_sensor_size_options(fmt: str, width: int, height: int, tmp_path: Path) -> None:
+    """A sensor size given as a reader option is checked like one read from a header."""
+    data, suffix, event = SMALL_FILES[fmt]
+    path = write(tmp_path, data, suffix)
+    assert aerflow.read(path).tolist() == [event]
+    with pytest.raises(ValueError, match=r"(?i)width|height|sensor|size|dimension"):
+        aerflow.read(path, width=width, height=height)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("whole", [True, False])
+def test_error_inside_a_kernel_reaches_the_caller(fmt: str, whole: bool, tmp_path: Path) -> None:
+    """Whatever a decoding step raises comes out as it is (the mapped window it was reading
+    must not turn it into another error while being closed)."""
+    data, suffix, _ = SMALL_FILES[fmt]
+    path = write(tmp_path, data, suffix)
+    reader_class = registry.get(fmt).reader_class()
+    failing = mock.patch.object(reader_class, "_kernel", side_effect=RuntimeError("kernel failed"))
+    decode: Callable[[Any], Any] = (lambda r: r.read()) if whole else list
+    with aerflow.open(path) as reader, failing, pytest.raises(RuntimeError, match="kernel failed"):
+        decode(reader)
+
+
 # --------------------------------------------------------------------------- #
 # Truncated real files                                                        #
 # --------------------------------------------------------------------------- #
@@ -457,6 +536,51 @@ def test_truncated_real_files(
         assert {w.category for w in chunked_warnings} == caught
 
 
+@pytest.mark.parametrize("fmt", ["dat", "evt2", "evt21", "evt3"])
+def test_large_file_cut_inside_a_record(fmt: str, tmp_path: Path) -> None:
+    """A file of several MiB (read on two threads) cut one byte into a record, without any
+    trigger: every complete event comes back, with a TruncatedDataWarning."""
+    n = (9 << 20) // 8
+    t = np.arange(n, dtype=np.int64) * 3
+    if fmt == "dat":
+        records = np.empty(n, [("t", "<u4"), ("w", "<u4")])
+        records["t"], records["w"] = t, t % 300 | (t % 200) << 14
+        data = DAT_HEADER + bytes([0x0C, 8]) + records.tobytes()
+        expected = list(
+            zip(t.tolist(), (t % 300).tolist(), (t % 200).tolist(), [False] * n, strict=True)
+        )
+    elif fmt == "evt2":
+        words = np.empty(2 * n, "<u4")  # TIME_HIGH, then an event at x = y = 1
+        words[0::2] = 0x8 << 28 | t >> 6
+        words[1::2] = (t & 63) << 22 | 1 << 11 | 1
+        data = EVT2_HEADER + words.tobytes()
+        expected = [(v, 1, 1, False) for v in t.tolist()]
+    elif fmt == "evt21":
+        words = np.empty(n, "<u8")  # TIME_HIGH, then an event at x = y = 1 (little order)
+        words[0::2] = (0x8 << 28 | t[1::2] >> 6).astype(np.uint64) << np.uint64(32)
+        words[1::2] = ((t[1::2] & 63) << 22 | 1 << 11 | 1).astype(np.uint64) << np.uint64(
+            32
+        ) | np.uint64(1)
+        data = EVT21_HEADER + words.tobytes()
+        expected = [(v, 1, 1, False) for v in t[1::2].tolist()]
+    else:
+        words = np.empty((n, 4), "<u2")  # TIME_HIGH, TIME_LOW, ADDR_Y 1, ADDR_X 1
+        tt = t % (1 << 24)
+        words[:, 0], words[:, 1], words[:, 2], words[:, 3] = (
+            0x8000 | tt >> 12,
+            0x6000 | tt & 0xFFF,
+            1,
+            0x2001,
+        )
+        data = EVT3_HEADER + words.tobytes()
+        expected = [(v, 1, 1, False) for v in tt.tolist()]
+    path = write(tmp_path, data + b"\x00", ".dat" if fmt == "dat" else ".raw")
+    packet, caught = read_recording(path)
+    assert len(packet.events) == len(expected)
+    assert packet.events.tolist() == expected
+    assert caught == {aerflow.TruncatedDataWarning}
+
+
 def test_truncated_warning_is_a_pytest_warning(tmp_path: Path) -> None:
     """The torn tail warns with the file's name, and every complete event comes back."""
     payload = struct.pack("<5H", 0x8001, 0x0002, 0x2003, 0x3010, 0x4001)  # VECT_12 cut short
@@ -477,7 +601,7 @@ def check_survives(path: Path) -> None:
         for chunk_size in (None, 4096):
             options: dict[str, Any] = {} if chunk_size is None else {"chunk_size": chunk_size}
             try:
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(), deadline(20):
                     warnings.simplefilter("ignore")
                     with aerflow.open(path, format=fmt, **options) as reader:
                         properties = reader.properties

@@ -15,10 +15,12 @@ torn tail). Events outside the sensor are dropped by both, and aerflow counts th
 
 from __future__ import annotations
 
+import signal
 import struct
+import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import aerflow
@@ -62,36 +64,70 @@ class Decoded:
 
 
 def decode_with_aerflow(path: Path, chunk_size: int | str | None, **options: Any) -> Decoded:
-    """Decode with aerflow: whole-file ``read()`` (chunk_size None), the same forced onto its
-    two-thread path however small the file (chunk_size "threads"), or packet iteration."""
+    """Decode with aerflow: whole-file ``read()`` (chunk_size None), the same sent down its
+    two-thread path from 4 KiB on instead of several MiB (chunk_size "threads"), or packet
+    iteration with the given chunk size."""
     sized = {"chunk_size": chunk_size} if isinstance(chunk_size, int) else {}
-    threads = (
-        mock.patch.object(_base, "_PARALLEL_MIN_BYTES", 1)
-        if chunk_size == "threads" and hasattr(_base, "_PARALLEL_MIN_BYTES")
-        else nullcontext()
-    )
-    with warnings.catch_warnings(record=True) as caught, threads:
+    with warnings.catch_warnings(record=True) as caught, ExitStack() as stack:
         warnings.simplefilter("always")
-        with aerflow.open(path, **options, **sized) as reader:
-            if not isinstance(chunk_size, int):
-                packet = reader.read()
-                events, triggers = packet.events, packet.triggers
-            else:
-                packets = list(reader)
-                for packet in packets:
-                    assert len(packet.events) or len(packet.triggers)
-                events = (
-                    np.concatenate([p.events for p in packets])
-                    if packets
-                    else np.empty(0, aerflow.EVENTS_DTYPE)
-                )
-                triggers = (
-                    np.concatenate([p.triggers for p in packets])
-                    if packets
-                    else np.empty(0, aerflow.TRIGGERS_DTYPE)
-                )
-            dropped = reader.dropped_out_of_range
+        reader = stack.enter_context(aerflow.open(path, **options, **sized))
+        if chunk_size == "threads":
+            stack.enter_context(two_threads_from(reader, 4096))
+            stack.enter_context(deadline(10))
+        if not isinstance(chunk_size, int):
+            packet = reader.read()
+            events, triggers = packet.events, packet.triggers
+        else:
+            packets = list(reader)
+            for packet in packets:
+                assert len(packet.events) or len(packet.triggers)
+            events = (
+                np.concatenate([p.events for p in packets])
+                if packets
+                else np.empty(0, aerflow.EVENTS_DTYPE)
+            )
+            triggers = (
+                np.concatenate([p.triggers for p in packets])
+                if packets
+                else np.empty(0, aerflow.TRIGGERS_DTYPE)
+            )
+        dropped = reader.dropped_out_of_range
     return Decoded(events, triggers, {w.category for w in caught}, dropped)
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Turn a hang into a failure: TimeoutError in this (main) thread after ``seconds``."""
+    if (
+        not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"still decoding after {seconds} s: the reader hangs")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def two_threads_from(reader: Any, size: int) -> Iterator[None]:
+    """Make ``reader.read()`` split its work between two threads from ``size`` bytes on."""
+    if hasattr(reader, "parallel_min_bytes"):
+        reader.parallel_min_bytes = size
+        yield
+    elif hasattr(_base, "_PARALLEL_MIN_BYTES"):
+        with mock.patch.object(_base, "_PARALLEL_MIN_BYTES", size):
+            yield
+    else:
+        yield
 
 
 @contextmanager
@@ -134,9 +170,10 @@ def check_against_reference(
     expected_triggers: np.ndarray,
     expected_dropped: int | None,
     torn: bool,
+    modes: tuple[int | str | None, ...] = (None, *CHUNK_SIZES),
     **options: Any,
 ) -> None:
-    for chunk_size in (None, "threads", *CHUNK_SIZES):
+    for chunk_size in modes:
         decoded = decode_with_aerflow(path, chunk_size, **options)
         assert_same_events(decoded.events, expected_events)
         assert_same_triggers(decoded.triggers, expected_triggers)
@@ -335,15 +372,22 @@ def evt3_case(draw: st.DrawFn) -> tuple[bytes, bytes, int, int, dict[str, int]]:
 def test_evt3_matches_reference(
     case: tuple[bytes, bytes, int, int, dict[str, int]], workdir: Path
 ) -> None:
+    path, events, triggers, dropped, torn, options = prepare_evt3(case, workdir)
+    check_against_reference(path, events, triggers, dropped, torn, format="evt3", **options)
+    # Detection by contents gives the same.
+    check_against_reference(path, events, triggers, dropped, torn, **options)
+
+
+Prepared = tuple[Path, np.ndarray, np.ndarray, int, bool, dict[str, Any]]
+
+
+def prepare_evt3(case: tuple[bytes, bytes, int, int, dict[str, int]], workdir: Path) -> Prepared:
+    """The file, and what the reference makes of it: events, triggers, drops, torn tail."""
     header, payload, width, height, options = case
     path = write_file(workdir, header + payload, ".raw")
     with counting_reference_drops() as dropped:
         events, triggers = ref.decode_evt3(payload, width, height)
-    check_against_reference(
-        path, events, triggers, dropped[0], evt3_torn(payload), format="evt3", **options
-    )
-    # Detection by contents gives the same.
-    check_against_reference(path, events, triggers, dropped[0], evt3_torn(payload), **options)
+    return path, events, triggers, dropped[0], evt3_torn(payload), dict(options)
 
 
 # --------------------------------------------------------------------------- #
@@ -431,13 +475,17 @@ def evt2_case(draw: st.DrawFn) -> tuple[bytes, bytes, int, int, dict[str, int]]:
 def test_evt2_matches_reference(
     case: tuple[bytes, bytes, int, int, dict[str, int]], workdir: Path
 ) -> None:
+    path, events, triggers, dropped, torn, options = prepare_evt2(case, workdir)
+    check_against_reference(path, events, triggers, dropped, torn, format="evt2", **options)
+    check_against_reference(path, events, triggers, dropped, torn, **options)
+
+
+def prepare_evt2(case: tuple[bytes, bytes, int, int, dict[str, int]], workdir: Path) -> Prepared:
     header, payload, width, height, options = case
     path = write_file(workdir, header + payload, ".raw")
     with counting_reference_drops() as dropped:
         events, triggers = ref.decode_evt2(payload, width=width, height=height)
-    torn = len(payload) % 4 != 0
-    check_against_reference(path, events, triggers, dropped[0], torn, format="evt2", **options)
-    check_against_reference(path, events, triggers, dropped[0], torn, **options)
+    return path, events, triggers, dropped[0], len(payload) % 4 != 0, dict(options)
 
 
 # --------------------------------------------------------------------------- #
@@ -527,18 +575,24 @@ def evt21_case(draw: st.DrawFn) -> tuple[bytes, bytes, int, int, str, dict[str, 
 def test_evt21_matches_reference(
     case: tuple[bytes, bytes, int, int, str, dict[str, Any]], workdir: Path
 ) -> None:
+    path, events, triggers, dropped, torn, options = prepare_evt21(case, workdir)
+    check_against_reference(path, events, triggers, dropped, torn, format="evt21", **options)
+    check_against_reference(path, events, triggers, dropped, torn, **options)
+    with aerflow.open(path, **options) as reader:
+        assert reader.properties.format == "evt21"
+        assert reader.order == case[4]  # type: ignore[attr-defined]
+
+
+def prepare_evt21(
+    case: tuple[bytes, bytes, int, int, str, dict[str, Any]], workdir: Path
+) -> Prepared:
     header, payload, width, height, order, options = case
     path = write_file(workdir, header + payload, ".raw")
     if "order" not in options:
         assert ref.evt21_order(ref.parse_header(header)[0]) == order  # the case is well built
     with counting_reference_drops() as dropped:
         events, triggers = ref.decode_evt21(payload, order=order, width=width, height=height)
-    torn = len(payload) % 8 != 0
-    check_against_reference(path, events, triggers, dropped[0], torn, format="evt21", **options)
-    check_against_reference(path, events, triggers, dropped[0], torn, **options)
-    with aerflow.open(path, **options) as reader:
-        assert reader.properties.format == "evt21"
-        assert reader.order == order  # type: ignore[attr-defined]
+    return path, events, triggers, dropped[0], len(payload) % 8 != 0, dict(options)
 
 
 # --------------------------------------------------------------------------- #
@@ -584,8 +638,6 @@ def dat_case(draw: st.DrawFn) -> tuple[bytes, bytes, tuple[int, int] | None]:
     size: tuple[int, int] | None = draw(
         st.sampled_from([None, (640, 480), (304, 240), (512, 256), (64, 48)])
     )
-    if version == 1 and size is None:
-        size = (480, 200)  # see test_dat_v1_without_size_keeps_nine_bit_x
     body = draw(dat_records(event_type, version))
     repeats = draw(st.sampled_from([1, 2, -(-12000 // (8 * len(body))) + 1]))
     records = body * repeats
@@ -615,14 +667,42 @@ def inside(events: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 def test_dat_matches_reference(
     case: tuple[bytes, bytes, tuple[int, int] | None], workdir: Path
 ) -> None:
+    path, events, triggers, dropped, torn, options = prepare_dat(case, workdir)
+    check_against_reference(path, events, triggers, dropped, torn, **options)
+    with aerflow.open(path) as reader:
+        assert reader.properties.sensor_size == case[2]
+
+
+def prepare_dat(case: tuple[bytes, bytes, tuple[int, int] | None], workdir: Path) -> Prepared:
     header, payload, size = case
     path = write_file(workdir, header + payload, ".dat")
     all_events, triggers, _ = ref.decode_dat(header + payload)
     events = inside(all_events, size)
-    torn = len(payload) % 8 != 0
-    check_against_reference(path, events, triggers, len(all_events) - len(events), torn)
-    with aerflow.open(path) as reader:
-        assert reader.properties.sensor_size == size
+    return path, events, triggers, len(all_events) - len(events), len(payload) % 8 != 0, {}
+
+
+# --------------------------------------------------------------------------- #
+# The two-thread whole-file read                                              #
+# --------------------------------------------------------------------------- #
+
+# A hang costs the deadline for each example tried, so failures are reported unshrunk.
+THREADS_SETTINGS = settings(SETTINGS, max_examples=40, phases=[Phase.explicit, Phase.generate])
+
+
+@pytest.mark.parametrize("fmt", ["evt3", "evt2", "evt21", "dat"])
+@THREADS_SETTINGS
+@given(data=st.data())
+def test_two_thread_read_matches_reference(fmt: str, data: st.DataObject, workdir: Path) -> None:
+    """read() splits large files between two threads; here from 4 KiB on, so that the split
+    falls everywhere in generated streams."""
+    strategy, prepare = {
+        "evt3": (evt3_case(), prepare_evt3),
+        "evt2": (evt2_case(), prepare_evt2),
+        "evt21": (evt21_case(), prepare_evt21),
+        "dat": (dat_case(), prepare_dat),
+    }[fmt]
+    path, events, triggers, dropped, torn, options = prepare(data.draw(strategy), workdir)  # type: ignore[operator]
+    check_against_reference(path, events, triggers, dropped, torn, modes=("threads",), **options)
 
 
 def test_dat_v1_without_size_keeps_nine_bit_x(workdir: Path) -> None:
@@ -811,7 +891,7 @@ def build_large(
         payloads[1::2] = masks
         words = (headers << np.uint64(32) | payloads).astype("<u8")  # little order
         header = f"% format EVT21;endianness=little;height={height};width={width}\n% end\n".encode()
-        payload = words.tobytes()
+        payload = words.tobytes() + b"\x00" * 5  # and a torn tail
         bits = (masks[:, None] >> np.arange(32, dtype=np.uint64)[None, :]) & np.uint64(1) == 1
         columns = x[:, None] + np.arange(32)[None, :]
         rows = np.broadcast_to(y[:, None], columns.shape)
@@ -855,12 +935,14 @@ def build_large(
 @pytest.mark.parametrize(
     ("fmt", "trigger_share"),
     [
+        ("evt2", 0.0),  # no triggers at all
         ("evt2", 0.001),
         ("evt2", 0.2),  # more triggers than the first share's trigger buffer holds
         ("evt3", 0.001),
         ("evt3", 0.2),
         ("evt3-dense", 0.0),  # more events than the first share's packet holds
         ("evt3-vectors", 0.0),
+        ("evt21", 0.0),
         ("evt21", 0.001),
         ("evt21", 0.2),
         ("dat", 0.0),
@@ -872,9 +954,10 @@ def test_large_file_whole_read(fmt: str, trigger_share: float, workdir: Path) ->
     assert len(data) > 9 << 20
     path = write_file(workdir, data, ".dat" if fmt.startswith("dat") else ".raw")
     try:
-        torn = not fmt.startswith(("evt3-dense", "evt3-vectors", "evt21"))
+        torn = not fmt.startswith(("evt3-dense", "evt3-vectors"))
         for chunk_size in (None, 1 << 22):
-            decoded = decode_with_aerflow(path, chunk_size)
+            with deadline(20):
+                decoded = decode_with_aerflow(path, chunk_size)
             assert_same_events(decoded.events, events)
             assert_same_triggers(decoded.triggers, triggers)
             assert decoded.dropped == dropped

@@ -22,7 +22,14 @@ import numpy.typing as npt
 from ..errors import OutOfRangeWarning, TruncatedDataWarning
 from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "ChunkedReader", "FileReader", "FileWriter", "Properties"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "ChunkedReader",
+    "FileReader",
+    "FileWriter",
+    "Properties",
+    "check_sensor_size",
+]
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +160,11 @@ class _Window:
         )
 
     def close(self) -> None:
-        del self.view  # the mapping cannot close while an array still exports it
-        self._map.close()
+        del self.view
+        # BufferError: a traceback still refers to a view (an error is on its way up); the
+        # mapping goes when that last view does.
+        with contextlib.suppress(BufferError):
+            self._map.close()
 
 
 class ChunkedReader(FileReader):
@@ -278,7 +288,7 @@ class ChunkedReader(FileReader):
             if len(events) - n_events < self.max_group_events:
                 events = _grow(events, n_events)
             if n_triggers == len(triggers):
-                triggers.resize(2 * len(triggers), refcheck=False)
+                triggers.resize(max(2 * len(triggers), 1024), refcheck=False)
             n_events, n_triggers, stalled = self._fill(
                 events, n_events, triggers, n_triggers, self._size - self._position
             )
@@ -402,6 +412,18 @@ class ChunkedReader(FileReader):
                 ),
                 stacklevel=3,
             )
+
+
+def check_sensor_size(width: int | None, height: int | None) -> tuple[int, int] | None:
+    """A sensor size given by the user: both or neither, each in 1..65536."""
+    if width is None and height is None:
+        return None
+    if width is None or height is None:
+        raise ValueError("give both width and height, or neither")
+    width, height = int(width), int(height)
+    if not (0 < width <= 1 << 16 and 0 < height <= 1 << 16):
+        raise ValueError(f"sensor size {width}x{height} is outside 1..65536")
+    return width, height
 
 
 def _umask() -> int:

@@ -19,7 +19,14 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import FormatError, NotThisFormatError
-from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, FileWriter, Properties, SecondShare
+from ._base import (
+    DEFAULT_CHUNK_SIZE,
+    ChunkedReader,
+    FileWriter,
+    Properties,
+    SecondShare,
+    check_sensor_size,
+)
 from .prophesee_header import format_header, raw_encoding
 from .raw import TIME_ORIGIN_KEY, read_prophesee_header, time_origin
 
@@ -160,10 +167,7 @@ class DatReader(ChunkedReader):
         else:
             self._layout = _CD_V1 if entries.get("Version", "2").strip() == "1" else _CD_V2
         geometry = _dat_geometry(entries, self.path)
-        if width is not None or height is not None:
-            if width is None or height is None:
-                raise ValueError("give both width and height, or neither")
-            geometry = (int(width), int(height))
+        geometry = check_sensor_size(width, height) or geometry
         self._width, self._height = geometry or _COORDINATE_LIMIT[self._layout]
         self._origin = time_origin(entries, self.path)
         self.metadata = dict(entries)

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy.typing as npt
 
 from ..errors import FormatError, NotThisFormatError
-from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, FileWriter, Properties
+from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, FileWriter, Properties, check_sensor_size
 from .prophesee_header import Header, format_header, parse_header, raw_encoding, raw_geometry
 
 __all__ = ["TIME_ORIGIN_KEY", "RawReader", "RawWriter", "order_error", "read_prophesee_header"]
@@ -105,10 +105,7 @@ class RawReader(ChunkedReader):
             geometry = raw_geometry(header.entries)
         except ValueError as error:
             raise FormatError(str(error), path=self.path, offset=0) from None
-        if width is not None or height is not None:
-            if width is None or height is None:
-                raise ValueError("give both width and height, or neither")
-            geometry = (int(width), int(height))
+        geometry = check_sensor_size(width, height) or geometry
         if geometry is None:
             log.warning(
                 "%s: the header gives no sensor size; accepting any 11-bit address", self.path
