@@ -44,7 +44,10 @@ def test_matching_bytes_give_a_view() -> None:
         # tonic: x first, bool polarity
         ([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "?")], [True, False, True, False]),
         # expelliarmus 1.1 (aligned, 16 bytes)
-        (np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")], align=True), [1, 0, 1, 0]),
+        (
+            np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")], align=True),
+            [1, 0, 1, 0],
+        ),
         # dv-processing
         (
             np.dtype(

@@ -73,6 +73,11 @@ class FileReader(ABC):
     @abstractmethod
     def __iter__(self) -> Iterator[Packet]: ...
 
+    @property
+    def dropped_out_of_range(self) -> int:
+        """Events dropped so far because their coordinates lie outside the sensor."""
+        return 0
+
     @abstractmethod
     def close(self) -> None: ...
 
