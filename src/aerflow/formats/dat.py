@@ -114,6 +114,7 @@ class DatReader(ChunkedReader):
     word = np.dtype("<u4")
     events_per_byte = 1 / _RECORD_SIZE
     max_group_events = 1
+    capacity_is_tight = True
 
     def __init__(
         self,

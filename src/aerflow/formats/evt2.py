@@ -161,6 +161,7 @@ class Evt2Reader(RawReader):
     word = np.dtype("<u4")
     events_per_byte = 0.25
     max_group_events = 1
+    capacity_is_tight = True
 
     def __init__(
         self,
