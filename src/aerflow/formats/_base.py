@@ -215,22 +215,18 @@ class ChunkedReader(FileReader):
         self._origin = 0
         self._state = np.zeros(1, np.int64)
 
-    # -- to implement -------------------------------------------------------------------------
-    @abstractmethod
-    def _kernel(
-        self,
-        words: npt.NDArray[Any],
-        state: npt.NDArray[np.int64],
-        events: npt.NDArray[Any],
-        n_events: int,
-        triggers: npt.NDArray[Any],
-        n_triggers: int,
-    ) -> tuple[int, int, int]:
-        """Decode ``words`` into ``events[n_events:]`` and ``triggers[n_triggers:]``.
+    # -- to provide ---------------------------------------------------------------------------
+    decoder: ClassVar[Any]
+    """The format's numba kernel, called as ``decoder(words, state, *options, events,
+    n_events, triggers, n_triggers)`` with ``options`` from ``_decoder_options``. It decodes
+    ``words`` into ``events[n_events:]`` and ``triggers[n_triggers:]`` and returns (words
+    consumed, new n_events, new n_triggers), stopping early, at a group boundary, when an
+    output has no room for the next group."""
 
-        Returns (words consumed, new n_events, new n_triggers); stops early, at a group
-        boundary, when an output has no room for the next group.
-        """
+    state_size: ClassVar[int]
+    """Slots of the decoder state; all zero at the start of the data."""
+
+    _decoder_options: tuple[int, ...] = ()
 
     def _second_share(self, words: npt.NDArray[Any]) -> SecondShare | None:
         """How a second thread can decode the later part of ``words`` while a first decodes
@@ -245,9 +241,22 @@ class ChunkedReader(FileReader):
         None when the first share did not end in the state the second started from."""
         raise NotImplementedError(f"{type(self).__name__} has no second share")
 
-    @abstractmethod
     def _reset_state(self) -> None:
-        """Return the decoder to its state at the start of the data."""
+        self._state = np.zeros(self.state_size, np.int64)
+
+    def _kernel(
+        self,
+        words: npt.NDArray[Any],
+        state: npt.NDArray[np.int64],
+        events: npt.NDArray[Any],
+        n_events: int,
+        triggers: npt.NDArray[Any],
+        n_triggers: int,
+    ) -> tuple[int, int, int]:
+        result: tuple[int, int, int] = self.decoder(
+            words, state, *self._decoder_options, events, n_events, triggers, n_triggers
+        )
+        return result
 
     # -- shared machinery ---------------------------------------------------------------------
     @property

@@ -113,6 +113,8 @@ class DatReader(ChunkedReader):
     format_name = "dat"
     word = np.dtype("<u4")
     events_per_byte = 1 / _RECORD_SIZE
+    decoder = staticmethod(_decode)
+    state_size = 3
     max_group_events = 1
     capacity_is_tight = True
 
@@ -170,6 +172,7 @@ class DatReader(ChunkedReader):
         geometry = _dat_geometry(entries, self.path)
         geometry = check_sensor_size(width, height) or geometry
         self._width, self._height = geometry or _COORDINATE_LIMIT[self._layout]
+        self._decoder_options = (self._layout, self._width, self._height)
         self._origin = time_origin(entries, self.path)
         self.metadata = dict(entries)
         self.event_type = event_type
@@ -183,9 +186,6 @@ class DatReader(ChunkedReader):
             event_count=None if self._layout == _TRIGGER else records,
         )
         self._reset_state()
-
-    def _reset_state(self) -> None:
-        self._state = np.zeros(3, np.int64)
 
     def _second_share(self, words: npt.NDArray[Any]) -> SecondShare | None:
         if self._layout == _TRIGGER:
@@ -204,28 +204,6 @@ class DatReader(ChunkedReader):
         joined[_OFFSET] += shift
         joined[_DROPPED] += first[_DROPPED]
         return joined, shift
-
-    def _kernel(
-        self,
-        words: npt.NDArray[Any],
-        state: npt.NDArray[np.int64],
-        events: npt.NDArray[Any],
-        n_events: int,
-        triggers: npt.NDArray[Any],
-        n_triggers: int,
-    ) -> tuple[int, int, int]:
-        result: tuple[int, int, int] = _decode(
-            words,
-            state,
-            self._layout,
-            self._width,
-            self._height,
-            events,
-            n_events,
-            triggers,
-            n_triggers,
-        )
-        return result
 
 
 def _dat_geometry(entries: dict[str, str], path: str) -> tuple[int, int] | None:

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _time_high as th
-from ._base import DEFAULT_CHUNK_SIZE, SecondShare
+from ._base import SecondShare
 from .raw import RawReader, RawWriter, order_error
 
 __all__ = ["Evt2Reader", "Evt2Writer"]
@@ -160,21 +160,10 @@ class Evt2Reader(RawReader):
     encoding = "evt2"
     word = np.dtype("<u4")
     events_per_byte = 0.25
+    decoder = staticmethod(_decode)
+    state_size = _STATE_SIZE
     max_group_events = 1
     capacity_is_tight = True
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        width: int | None = None,
-        height: int | None = None,
-    ) -> None:
-        super().__init__(path, chunk_size=chunk_size, width=width, height=height)
-
-    def _reset_state(self) -> None:
-        self._state = np.zeros(_STATE_SIZE, np.int64)
 
     def _second_share(self, words: npt.NDArray[Any]) -> SecondShare:
         split = len(words) // 2
@@ -197,27 +186,6 @@ class Evt2Reader(RawReader):
         joined[_SHIFT] += shift
         joined[_DROPPED] += first[_DROPPED]
         return joined, shift
-
-    def _kernel(
-        self,
-        words: npt.NDArray[Any],
-        state: npt.NDArray[np.int64],
-        events: npt.NDArray[Any],
-        n_events: int,
-        triggers: npt.NDArray[Any],
-        n_triggers: int,
-    ) -> tuple[int, int, int]:
-        result: tuple[int, int, int] = _decode(
-            words,
-            state,
-            self._width,
-            self._height,
-            events,
-            n_events,
-            triggers,
-            n_triggers,
-        )
-        return result
 
 
 class Evt2Writer(RawWriter):

@@ -214,6 +214,8 @@ class Evt21Reader(RawReader):
     encoding = "evt21"
     word = np.dtype("<u8")
     events_per_byte = 0.5
+    decoder = staticmethod(_decode)
+    state_size = _STATE_SIZE
     max_group_events = 32
 
     def __init__(
@@ -235,9 +237,7 @@ class Evt21Reader(RawReader):
                 offset=0,
             )
         self.order = chosen
-
-    def _reset_state(self) -> None:
-        self._state = np.zeros(_STATE_SIZE, np.int64)
+        self._decoder_options = (self._width, self._height, _ORDERS[chosen])
 
     def _second_share(self, words: npt.NDArray[Any]) -> SecondShare:
         split = len(words) // 2
@@ -261,28 +261,6 @@ class Evt21Reader(RawReader):
         joined[_LAST] += shift
         joined[_DROPPED] += first[_DROPPED]
         return joined, shift
-
-    def _kernel(
-        self,
-        words: npt.NDArray[Any],
-        state: npt.NDArray[np.int64],
-        events: npt.NDArray[Any],
-        n_events: int,
-        triggers: npt.NDArray[Any],
-        n_triggers: int,
-    ) -> tuple[int, int, int]:
-        result: tuple[int, int, int] = _decode(
-            words,
-            state,
-            self._width,
-            self._height,
-            _ORDERS[self.order],
-            events,
-            n_events,
-            triggers,
-            n_triggers,
-        )
-        return result
 
 
 class Evt21Writer(RawWriter):

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE
-from ._base import DEFAULT_CHUNK_SIZE, SecondShare
+from ._base import SecondShare
 from .raw import RawReader, RawWriter, order_error
 
 __all__ = ["Evt3Reader", "Evt3Writer"]
@@ -300,22 +300,11 @@ class Evt3Reader(RawReader):
     encoding = "evt3"
     word = np.dtype("<u2")
     events_per_byte = 0.5
+    decoder = staticmethod(_decode)
+    state_size = _STATE_SIZE
     max_group_events = 32
     warm_up_words = 1 << 16
     """Words decoded just before the middle of a large file to guess the state there."""
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        width: int | None = None,
-        height: int | None = None,
-    ) -> None:
-        super().__init__(path, chunk_size=chunk_size, width=width, height=height)
-
-    def _reset_state(self) -> None:
-        self._state = np.zeros(_STATE_SIZE, np.int64)
 
     def _second_share(self, words: npt.NDArray[Any]) -> SecondShare | None:
         """Guess the decoder state in the middle by decoding a stretch just before it from
@@ -351,27 +340,6 @@ class Evt3Reader(RawReader):
         joined[_LOOP] += loops
         joined[_DROPPED] += first[_DROPPED]
         return joined, loops << 24
-
-    def _kernel(
-        self,
-        words: npt.NDArray[Any],
-        state: npt.NDArray[np.int64],
-        events: npt.NDArray[Any],
-        n_events: int,
-        triggers: npt.NDArray[Any],
-        n_triggers: int,
-    ) -> tuple[int, int, int]:
-        result: tuple[int, int, int] = _decode(
-            words,
-            state,
-            self._width,
-            self._height,
-            events,
-            n_events,
-            triggers,
-            n_triggers,
-        )
-        return result
 
 
 class Evt3Writer(RawWriter):

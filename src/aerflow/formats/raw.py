@@ -111,6 +111,7 @@ class RawReader(ChunkedReader):
                 "%s: the header gives no sensor size; accepting any 11-bit address", self.path
             )
         self._width, self._height = geometry or (_COORDINATE_LIMIT, _COORDINATE_LIMIT)
+        self._decoder_options = (self._width, self._height)
         self._origin = time_origin(header.entries, self.path)
         self.metadata = dict(header.entries)
         self._data_offset = self._position = header.data_offset
