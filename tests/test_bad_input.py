@@ -10,12 +10,9 @@ events outside the sensor.
 from __future__ import annotations
 
 import random
-import signal
 import struct
-import threading
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -27,6 +24,8 @@ from hypothesis import strategies as st
 
 import aerflow
 from aerflow import registry
+
+from .helpers import assert_same_events, deadline
 
 try:
     from tests.reference import prophesee as ref
@@ -51,47 +50,12 @@ def write(directory: Path, data: bytes, suffix: str) -> Path:
     return path
 
 
-@contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Turn a hang into a failure: TimeoutError in this (main) thread after ``seconds``."""
-    if (
-        not hasattr(signal, "setitimer")
-        or threading.current_thread() is not threading.main_thread()
-    ):
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"still decoding after {seconds} s: the reader hangs")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def read_recording(path: Path, **options: Any) -> tuple[aerflow.Packet, set[type[Warning]]]:
     with warnings.catch_warnings(record=True) as caught, deadline(20):
         warnings.simplefilter("always")
         packet = aerflow.read(path, triggers=True, **options)
     assert isinstance(packet, aerflow.Packet)
     return packet, {w.category for w in caught}
-
-
-def assert_same_events(actual: np.ndarray, expected: np.ndarray) -> None:
-    assert actual.dtype == aerflow.EVENTS_DTYPE
-    assert len(actual) == len(expected), (len(actual), len(expected))
-    for name in ("t", "x", "y", "on"):
-        same = actual[name] == expected[name]
-        if not same.all():
-            index = int(np.flatnonzero(~same)[0])
-            raise AssertionError(
-                f"field {name} differs first at event {index}: "
-                f"got {actual[index]!r}, expected {expected[index]!r}"
-            )
 
 
 @pytest.fixture(scope="module")

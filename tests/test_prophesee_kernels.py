@@ -15,9 +15,7 @@ torn tail). Events outside the sensor are dropped by both, and aerflow counts th
 
 from __future__ import annotations
 
-import signal
 import struct
-import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -33,6 +31,8 @@ from hypothesis import strategies as st
 
 import aerflow
 from aerflow.formats import _base
+
+from .helpers import assert_same_events, assert_same_triggers, deadline
 
 try:
     from tests.reference import prophesee as ref
@@ -96,28 +96,6 @@ def decode_with_aerflow(path: Path, chunk_size: int | str | None, **options: Any
 
 
 @contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Turn a hang into a failure: TimeoutError in this (main) thread after ``seconds``."""
-    if (
-        not hasattr(signal, "setitimer")
-        or threading.current_thread() is not threading.main_thread()
-    ):
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"still decoding after {seconds} s: the reader hangs")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-@contextmanager
 def two_threads_from(reader: Any, size: int) -> Iterator[None]:
     """Make ``reader.read()`` split its work between two threads from ``size`` bytes on."""
     if hasattr(reader, "parallel_min_bytes"):
@@ -144,24 +122,6 @@ def counting_reference_drops() -> Iterator[list[int]]:
 
     with mock.patch.object(ref, "_inside", counting):
         yield dropped
-
-
-def assert_same_events(actual: np.ndarray, expected: np.ndarray) -> None:
-    assert actual.dtype == aerflow.EVENTS_DTYPE
-    assert len(actual) == len(expected), (len(actual), len(expected))
-    for name in ("t", "x", "y", "on"):
-        same = actual[name] == expected[name]
-        if not same.all():
-            index = int(np.flatnonzero(~same)[0])
-            raise AssertionError(
-                f"field {name} differs first at event {index}: "
-                f"got {actual[index]!r}, expected {expected[index]!r}"
-            )
-
-
-def assert_same_triggers(actual: np.ndarray, expected: np.ndarray) -> None:
-    assert actual.dtype == aerflow.TRIGGERS_DTYPE
-    assert actual.tolist() == expected.tolist()
 
 
 def check_against_reference(

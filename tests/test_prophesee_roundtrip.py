@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 
 import aerflow
 
+from .helpers import assert_same_events, assert_same_triggers
+
 try:
     from tests.reference import prophesee as ref
 except ImportError:  # pragma: no cover - bare `pytest`, tests/ on sys.path
@@ -58,26 +60,6 @@ def make_triggers(rows: list[tuple[int, int, bool]]) -> np.ndarray:
         t, ids, rising = zip(*rows, strict=True)
         triggers["t"], triggers["id"], triggers["rising"] = t, ids, rising
     return triggers
-
-
-def assert_same_events(actual: np.ndarray, expected: np.ndarray) -> None:
-    assert actual.dtype == aerflow.EVENTS_DTYPE
-    assert len(actual) == len(expected), (len(actual), len(expected))
-    for name in ("t", "x", "y", "on"):
-        same = actual[name] == expected[name]
-        if not same.all():
-            index = int(np.flatnonzero(~same)[0])
-            raise AssertionError(
-                f"field {name} differs first at event {index}: "
-                f"got {actual[index]!r}, expected {expected[index]!r}"
-            )
-
-
-def assert_same_triggers(actual: np.ndarray, expected: np.ndarray) -> None:
-    assert len(actual) == len(expected), (len(actual), len(expected))
-    assert actual["t"].tolist() == expected["t"].tolist()
-    assert actual["id"].tolist() == expected["id"].tolist()
-    assert actual["rising"].tolist() == expected["rising"].tolist()
 
 
 def read_chunked(path: Path, chunk_size: int | None) -> aerflow.Packet:
