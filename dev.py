@@ -70,8 +70,14 @@ def demo() -> None:
     run(aerflow, "info", out / "bar.dat")
 
 
+TORCH = "torch==2.13.0"  # the CPU build; a bare "torch" pulls a multi-GB CUDA build
+
+
 def test() -> None:
     ensure_environment("dev")
+    has_torch = subprocess.run([str(PYTHON), "-c", "import torch"], capture_output=True)
+    if has_torch.returncode:
+        run(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", TORCH)
     run(PYTHON, "-m", "ruff", "check", "src", "tests", "benchmarks", "dev.py")
     run(PYTHON, "-m", "mypy")
     run(PYTHON, "-m", "pytest", "-p", "no:cacheprovider", "-q")

@@ -11,7 +11,15 @@ from .errors import (
     TruncatedDataWarning,
     UnknownFormatError,
 )
-from .events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events, parse_time
+from .events import (
+    EVENTS_DTYPE,
+    IMU_DTYPE,
+    TRIGGERS_DTYPE,
+    Frame,
+    Packet,
+    as_events,
+    parse_time,
+)
 from .formats._base import FileReader, FileWriter, Properties
 from .registry import FormatInfo, list_formats
 
@@ -19,12 +27,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EVENTS_DTYPE",
+    "IMU_DTYPE",
     "TRIGGERS_DTYPE",
     "AerflowError",
     "FileReader",
     "FileWriter",
     "FormatError",
     "FormatInfo",
+    "Frame",
     "NotThisFormatError",
     "OutOfRangeWarning",
     "Packet",

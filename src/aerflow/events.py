@@ -12,10 +12,14 @@ import numpy.typing as npt
 
 __all__ = [
     "EVENTS_DTYPE",
+    "IMU_DTYPE",
     "TRIGGERS_DTYPE",
+    "Frame",
     "Packet",
     "as_events",
+    "concatenate_packets",
     "empty_events",
+    "empty_imu",
     "empty_triggers",
     "parse_time",
 ]
@@ -27,6 +31,19 @@ TRIGGERS_DTYPE = np.dtype([("t", "<u8"), ("id", "u1"), ("rising", "?")])
 """External trigger edges: time in µs, input channel, rising (True) or falling edge."""
 
 
+IMU_DTYPE = np.dtype(
+    [
+        ("t", "<u8"),
+        ("temperature", "<f4"),
+        ("accelerometer", "<f4", (3,)),
+        ("gyroscope", "<f4", (3,)),
+        ("magnetometer", "<f4", (3,)),
+    ]
+)
+"""Inertial samples: time in µs, °C, acceleration in g, rotation in °/s, field in µT (x, y, z).
+Quantities a device does not measure are NaN."""
+
+
 def empty_events() -> npt.NDArray[Any]:
     return np.empty(0, dtype=EVENTS_DTYPE)
 
@@ -35,15 +52,51 @@ def empty_triggers() -> npt.NDArray[Any]:
     return np.empty(0, dtype=TRIGGERS_DTYPE)
 
 
+def empty_imu() -> npt.NDArray[Any]:
+    return np.empty(0, dtype=IMU_DTYPE)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """An intensity image (DAVIS APS, AEDAT 4 frames) with its timing in µs.
+
+    ``pixels`` is indexed ``[y, x]`` (``(H, W)`` grey or ``(H, W, C)`` colour) and covers the
+    sensor region starting at (``x``, ``y``).
+    """
+
+    t: int
+    pixels: npt.NDArray[Any]
+    exposure_start: int | None = None
+    exposure_end: int | None = None
+    x: int = 0
+    y: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class Packet:
     """What a stream yields: events plus the side channels that came with them, in file order."""
 
     events: npt.NDArray[Any]
     triggers: npt.NDArray[Any] = field(default_factory=empty_triggers)
+    imu: npt.NDArray[Any] = field(default_factory=empty_imu)
+    frames: tuple[Frame, ...] = ()
 
     def __len__(self) -> int:
         return len(self.events)
+
+
+def concatenate_packets(packets: Sequence[Packet]) -> Packet:
+    """One packet holding every channel of ``packets`` in order."""
+    if len(packets) == 1:
+        return packets[0]
+    if not packets:
+        return Packet(empty_events())
+    return Packet(
+        np.concatenate([p.events for p in packets]),
+        np.concatenate([p.triggers for p in packets]),
+        np.concatenate([p.imu for p in packets]),
+        tuple(frame for p in packets for frame in p.frames),
+    )
 
 
 _TIME_NAMES = ("t", "timestamp", "ts", "time")

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import OutOfRangeWarning, TruncatedDataWarning
-from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events
+from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events, concatenate_packets
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -83,13 +83,7 @@ class FileReader(ABC):
 
     def read(self) -> Packet:
         """Every remaining event and trigger as one packet."""
-        packets = list(self)
-        if not packets:
-            return Packet(np.empty(0, EVENTS_DTYPE), np.empty(0, TRIGGERS_DTYPE))
-        return Packet(
-            np.concatenate([p.events for p in packets]),
-            np.concatenate([p.triggers for p in packets]),
-        )
+        return concatenate_packets(list(self))
 
     def __enter__(self) -> FileReader:
         return self
@@ -471,16 +465,25 @@ class FileWriter(ABC):
         self._closed = False
 
     def write(self, events: npt.ArrayLike | Packet, triggers: npt.ArrayLike | None = None) -> None:
-        """Append events (any layout :func:`~aerflow.as_events` accepts) and triggers."""
+        """Append events (any layout :func:`~aerflow.as_events` accepts) and triggers, or a
+        whole packet (its IMU samples and frames too, where the format stores them)."""
         if isinstance(events, Packet):
-            triggers = events.triggers
-            events = events.events
-        trigger_array = (
-            np.empty(0, TRIGGERS_DTYPE)
-            if triggers is None
-            else np.asarray(triggers).astype(TRIGGERS_DTYPE, copy=False)
-        )
-        self._write(as_events(events), trigger_array)
+            if triggers is not None:
+                raise TypeError("pass triggers inside the packet, not beside it")
+            packet = events
+        else:
+            packet = Packet(
+                as_events(events),
+                np.empty(0, TRIGGERS_DTYPE)
+                if triggers is None
+                else np.asarray(triggers).astype(TRIGGERS_DTYPE, copy=False),
+            )
+        self._write_packet(packet)
+
+    def _write_packet(self, packet: Packet) -> None:
+        """Formats with IMU or frame channels override this; others store events and
+        triggers only."""
+        self._write(as_events(packet.events), packet.triggers)
 
     @abstractmethod
     def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None: ...
