@@ -21,13 +21,19 @@ SNIFF_BYTES = 1 << 16
 
 @dataclass(frozen=True)
 class Option:
-    """A keyword a reader or writer accepts."""
+    """A keyword a reader, writer, source, filter or sink accepts.
+
+    ``positional`` ones come first on the command line, in order; a positional option with
+    ``required=False`` may be left out.
+    """
 
     name: str
     type: type
     help: str
     default: Any = None
     choices: tuple[Any, ...] | None = None
+    positional: bool = False
+    required: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""``aerflow`` command line: ``info`` and ``formats`` (the pipeline grammar builds on these)."""
+"""``aerflow`` command line: the pipeline (``input ... filter ... output ...``) and the
+commands ``info``, ``formats``, ``convert`` and ``sample``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TextIO
 
 from .. import api, registry
 from ..errors import AerflowError
+from .pipeline import KEYWORDS, run_pipeline
 from .summary import summarize
 
 __all__ = ["run"]
@@ -20,7 +22,10 @@ __all__ = ["run"]
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="aerflow", description="Move neuromorphic event data from any source to any sink."
+        prog="aerflow",
+        description="Move neuromorphic event data from any source to any sink.",
+        epilog="pipelines: aerflow input KIND ARGS [filter NAME ARGS]... output KIND ARGS... "
+        "(`aerflow input --help`, `aerflow filter --help`, `aerflow output --help`)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     info = commands.add_parser("info", help="describe a recording: format, size, counts, time span")
@@ -83,13 +88,24 @@ def _print_info(path: str, format_name: str | None, out: TextIO) -> None:
         out.write(f"{label:<16}{value}\n")
 
 
+def _is_pipeline(argv: Sequence[str]) -> bool:
+    words = [w for w in argv if w not in ("--quiet", "--sync")]
+    if not words:
+        return bool(argv) or not sys.stdin.isatty()
+    return words[0] in KEYWORDS
+
+
 def run(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    pipeline = _is_pipeline(argv)
+    args = None if pipeline else _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="aerflow: %(message)s")
     warnings.simplefilter("default")
     warnings.formatwarning = lambda message, *_: f"aerflow: warning: {message}\n"
     try:
-        if args.command == "formats":
+        if args is None:
+            run_pipeline(argv)
+        elif args.command == "formats":
             _print_formats(sys.stdout)
         elif args.command == "info":
             _print_info(args.file, args.format, sys.stdout)

@@ -20,7 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import OutOfRangeWarning, TruncatedDataWarning
-from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events, concatenate_packets
+from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events
+from ..stream import Properties, Stream
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -39,62 +40,22 @@ DEFAULT_CHUNK_SIZE = 1 << 22
 _MIN_CHUNK_SIZE = 1 << 12
 
 
-@dataclass(frozen=True)
-class Properties:
-    """Standard facts about a recording, the same for every format.
-
-    ``event_count`` and ``time_range`` are None unless the format gives them cheaply.
-    """
-
-    format: str
-    width: int | None
-    height: int | None
-    t0: int | None = None
-    event_count: int | None = None
-    time_range: tuple[int, int] | None = None
-
-    @property
-    def sensor_size(self) -> tuple[int, int] | None:
-        if self.width is None or self.height is None:
-            return None
-        return self.width, self.height
-
-
-class FileReader(ABC):
-    """A reader: a context manager that iterates packets in file order."""
+class FileReader(Stream):
+    """A reader: a stream of a recording's packets in file order, with its raw header."""
 
     format_name: ClassVar[str]
-    properties: Properties
     metadata: dict[str, str]
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-
-    @abstractmethod
-    def __iter__(self) -> Iterator[Packet]: ...
 
     @property
     def dropped_out_of_range(self) -> int:
         """Events dropped so far because their coordinates lie outside the sensor."""
         return 0
 
-    @abstractmethod
-    def close(self) -> None: ...
-
-    def read(self) -> Packet:
-        """Every remaining event and trigger as one packet."""
-        return concatenate_packets(list(self))
-
     def __enter__(self) -> FileReader:
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @dataclass(frozen=True)
@@ -260,6 +221,11 @@ class ChunkedReader(FileReader):
 
     def close(self) -> None:
         self._file.close()
+
+    def progress(self) -> tuple[int, int]:
+        """Bytes of data decoded so far, and in all."""
+        total = max(self._size - self._data_offset, 0)
+        return min(max(self._position - self._data_offset, 0), total), total
 
     def rewind(self) -> None:
         """Start again from the first event."""

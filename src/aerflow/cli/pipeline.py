@@ -1,0 +1,166 @@
+"""The pipeline grammar: ``aerflow [--quiet] [--sync] input KIND ARGS [filter NAME ARGS]...
+output KIND ARGS [output KIND ARGS]...``.
+
+Each block's arguments are parsed by a parser generated from the component tables in
+:mod:`aerflow.components`, so the command line offers exactly what the library does. A
+``--`` makes the next word literal (a file called ``output``). No ``input`` reads CSV from
+standard input; no ``output`` writes CSV to standard output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..components import FILTERS, SINKS, SOURCES, Component
+from ..errors import AerflowError
+from ..pipeline import run
+from ..registry import Option
+from .progress import ProgressBar
+
+__all__ = ["KEYWORDS", "run_pipeline"]
+
+KEYWORDS = ("input", "filter", "output")
+_TABLES = {"input": SOURCES, "filter": FILTERS, "output": SINKS}
+_NOUNS = {"input": "source", "filter": "filter", "output": "sink"}
+
+
+@dataclass
+class _Block:
+    keyword: str
+    words: list[str] = field(default_factory=list)
+
+
+def _split(argv: Sequence[str]) -> tuple[list[str], list[_Block]]:
+    """Global words before the first block, then the blocks; ``--`` escapes one word."""
+    leading: list[str] = []
+    blocks: list[_Block] = []
+    words = iter(argv)
+    for word in words:
+        literal = word == "--"
+        if literal:
+            escaped = next(words, None)
+            if escaped is None:
+                raise AerflowError("'--' must be followed by the word it makes literal")
+            word = escaped
+        if not literal and word in KEYWORDS:
+            blocks.append(_Block(word))
+        elif blocks:
+            blocks[-1].words.append(word)
+        else:
+            leading.append(word)
+    return leading, blocks
+
+
+def _argument_parser(keyword: str, component: Component) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"aerflow {keyword} {component.name}", description=component.help
+    )
+    for option in component.all_options():
+        _add(parser, option)
+    return parser
+
+
+def _add(parser: argparse.ArgumentParser, option: Option) -> None:
+    help_text = option.help
+    if option.default is not None and option.type is not bool:
+        help_text += f" (default: {option.default})"
+    if option.positional:
+        parser.add_argument(
+            option.name,
+            type=option.type,
+            choices=option.choices,
+            nargs=None if option.required else "?",
+            default=option.default,
+            help=help_text,
+        )
+        return
+    flag = "--" + option.name.replace("_", "-")
+    if option.type is bool:
+        parser.add_argument(flag, dest=option.name, action="store_true", help=help_text)
+    else:
+        parser.add_argument(
+            flag,
+            dest=option.name,
+            type=option.type,
+            choices=option.choices,
+            default=option.default,
+            help=help_text,
+        )
+
+
+def _kinds_help(keyword: str) -> str:
+    table = _TABLES[keyword]
+    width = max(len(name) for name in table)
+    lines = [f"usage: aerflow {keyword} KIND [ARGS...]   ({_NOUNS[keyword]}s:)"]
+    lines += [f"  {name:<{width}}  {c.help}" for name, c in table.items()]
+    lines.append(f"`aerflow {keyword} KIND --help` describes one.")
+    return "\n".join(lines) + "\n"
+
+
+def _parse_block(block: _Block) -> tuple[Component, dict[str, Any]]:
+    table = _TABLES[block.keyword]
+    if not block.words or block.words[0] in ("-h", "--help"):
+        sys.stdout.write(_kinds_help(block.keyword))
+        raise SystemExit(0)
+    kind, *rest = block.words
+    component = table.get(kind)
+    if component is None:
+        raise AerflowError(
+            f"unknown {_NOUNS[block.keyword]} {kind!r} after '{block.keyword}' "
+            f"(known: {', '.join(table)})"
+        )
+    options = vars(_argument_parser(block.keyword, component).parse_args(rest))
+    return component, options
+
+
+def _global_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aerflow",
+        usage="aerflow [--quiet] [--sync] input KIND ARGS [filter NAME ARGS]... "
+        "output KIND ARGS [output KIND ARGS]...",
+        description="Move events from a source, through filters, to one or more sinks.",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument(
+        "--sync", action="store_true", help="read and write on one thread (no read-ahead)"
+    )
+    return parser
+
+
+def run_pipeline(argv: Sequence[str]) -> None:
+    leading, blocks = _split(argv)
+    settings = _global_parser().parse_args(leading)
+    inputs = [b for b in blocks if b.keyword == "input"]
+    if len(inputs) > 1:
+        raise AerflowError("a pipeline takes one input")
+    if blocks and blocks[0].keyword != "input" and inputs:
+        raise AerflowError("'input' comes first")
+    source_block = inputs[0] if inputs else _Block("input", ["stdin"])
+    filter_blocks = [b for b in blocks if b.keyword == "filter"]
+    sink_blocks = [b for b in blocks if b.keyword == "output"] or [_Block("output", ["stdout"])]
+    # Parse everything before opening anything: a typo must not leave half-made files.
+    source, source_options = _parse_block(source_block)
+    filters = [_parse_block(b) for b in filter_blocks]
+    sinks_parsed = [_parse_block(b) for b in sink_blocks]
+
+    stream = source.build(**source_options)
+    sinks: list[Any] = []
+    try:
+        stream = stream.filter(*(component.build(**options) for component, options in filters))
+        for component, options in sinks_parsed:
+            sinks.append(component.build(stream.properties, **options))
+    except BaseException:
+        for sink in sinks:
+            getattr(sink, "abort", sink.close)()
+        stream.close()
+        raise
+    bar = None if settings.quiet else ProgressBar.for_terminal(sys.stderr, stream.properties.live)
+    try:
+        run(stream, *sinks, ahead=None if settings.sync else 4, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()

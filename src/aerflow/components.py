@@ -1,0 +1,377 @@
+"""The pipeline's building blocks by name: sources, filters and sinks with their options.
+
+The command line is generated from these tables (and from the format registry), so it offers
+exactly what the library does. Each entry builds its object from keyword options; heavy
+modules load only when an entry is built.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import api, registry
+from .errors import AerflowError
+from .filters import (
+    ChunkByCount,
+    ChunkByDuration,
+    Crop,
+    Decimate,
+    Denoise,
+    Filter,
+    Flip,
+    Pace,
+    Polarity,
+    Refractory,
+    ShiftTime,
+    TimeSlice,
+    Transpose,
+)
+from .registry import Option
+from .sinks import NullSink, Sink
+from .stream import Properties, Stream
+from .synthetic import PATTERNS, SyntheticSensor
+
+__all__ = ["FILTERS", "SINKS", "SOURCES", "Component", "file_read_options", "file_write_options"]
+
+
+@dataclass(frozen=True)
+class Component:
+    """A source, filter or sink: its name, what it does, its options and how to build it.
+
+    Sources build from options alone, filters too, sinks from the stream's properties and
+    options."""
+
+    name: str
+    help: str
+    options: tuple[Option, ...] | Callable[[], tuple[Option, ...]]
+    build: Callable[..., Any]
+
+    def all_options(self) -> tuple[Option, ...]:
+        return self.options() if callable(self.options) else self.options
+
+
+def _union(groups: list[tuple[Option, ...]]) -> tuple[Option, ...]:
+    seen: dict[str, Option] = {}
+    for group in groups:
+        for option in group:
+            seen.setdefault(option.name, option)
+    return tuple(seen.values())
+
+
+def file_read_options() -> tuple[Option, ...]:
+    """Every option some format's reader takes."""
+    return _union([f.read_options for f in registry.list_formats() if f.reader])
+
+
+def file_write_options() -> tuple[Option, ...]:
+    """Every option some format's writer takes."""
+    return _union([f.write_options for f in registry.list_formats() if f.writer])
+
+
+def _format_option(purpose: str) -> Option:
+    return Option("format", str, f"format name (default: from the {purpose})")
+
+
+def _only_format_options(
+    info: registry.FormatInfo, given: dict[str, Any], allowed: tuple[Option, ...]
+) -> dict[str, Any]:
+    names = {o.name for o in allowed}
+    unknown = sorted(k for k, v in given.items() if v is not None and k not in names)
+    if unknown:
+        raise AerflowError(
+            f"format {info.name} does not take {', '.join(unknown)} "
+            f"(it takes: {', '.join(sorted(names)) or 'no options'})"
+        )
+    return {k: v for k, v in given.items() if v is not None}
+
+
+# -- sources ------------------------------------------------------------------------------------
+def _open_file(path: str, format: str | None = None, **options: Any) -> Stream:
+    info = registry.detect(path, format)
+    return api.open(
+        path, "r", format=info.name, **_only_format_options(info, options, info.read_options)
+    )
+
+
+def _open_synthetic(duration: str = "1s", **options: Any) -> Stream:
+    endless = duration.strip().lower() in ("0", "inf", "forever", "none")
+    return SyntheticSensor(duration=None if endless else duration, **options)
+
+
+def _open_udp(address: str, port: int | None = None, **options: Any) -> Stream:
+    from .net import UdpReceiver, parse_address
+
+    if port is not None:  # aestream's `udp HOST PORT` word order
+        address = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    parse_address(address)
+    return _receiver_stream(UdpReceiver(address, **options))
+
+
+def _receiver_stream(receiver: Any) -> Stream:
+    from .stream import IterableStream
+
+    return IterableStream(receiver, receiver.properties, close=receiver.close)
+
+
+def _open_stdin(**options: Any) -> Stream:
+    from .formats.text import TextReader
+
+    stream: Stream = TextReader.from_stream(sys.stdin.buffer, **options)
+    return stream
+
+
+_TEXT_OPTIONS = (
+    Option("columns", str, "column order, comma separated", default="t,x,y,on"),
+    Option("separator", str, "column separator", default=","),
+    Option("time_unit", str, "unit of the time column", default="us", choices=("us", "ms", "s")),
+    Option("width", int, "sensor width"),
+    Option("height", int, "sensor height"),
+)
+
+_WIRES = ("aerflow", "spif", "spif-t", "faery-t64", "faery-t32")
+
+SOURCES: dict[str, Component] = {
+    c.name: c
+    for c in (
+        Component(
+            "file",
+            "a recording in any registered format (`aerflow formats` lists them)",
+            lambda: (
+                Option("path", str, "the recording", positional=True, required=True),
+                _format_option("file's contents, then its extension"),
+                *file_read_options(),
+            ),
+            _open_file,
+        ),
+        Component(
+            "synthetic",
+            "the built-in synthetic sensor: a spinning bar or circling dots, plus noise",
+            (
+                Option("width", int, "sensor width", default=640),
+                Option("height", int, "sensor height", default=480),
+                Option("pattern", str, "scene", default="bar", choices=PATTERNS),
+                Option("rate", float, "events per second", default=2_000_000.0),
+                Option("noise", float, "fraction of the events that are noise", default=0.05),
+                Option("duration", str, "event time to generate ('inf': endless)", default="1s"),
+                Option("packet_duration", str, "event time per packet", default="10ms"),
+                Option("seed", int, "noise seed", default=0),
+            ),
+            _open_synthetic,
+        ),
+        Component(
+            "udp",
+            "events arriving over UDP",
+            (
+                Option(
+                    "address",
+                    str,
+                    "HOST:PORT to listen on ([::1]:PORT for IPv6; "
+                    "a bare PORT listens on 127.0.0.1)",
+                    positional=True,
+                    required=True,
+                ),
+                Option(
+                    "port",
+                    int,
+                    "PORT, when HOST and PORT are given apart (aestream style)",
+                    positional=True,
+                ),
+                Option("wire", str, "datagram format", default="aerflow", choices=_WIRES),
+                Option("width", int, "sensor width (the aerflow wire format carries it)"),
+                Option("height", int, "sensor height"),
+                Option("idle_timeout", float, "end after this many seconds without data"),
+                Option("timeout", float, "give up when nothing arrives within this many seconds"),
+            ),
+            _open_udp,
+        ),
+        Component("stdin", "CSV text on standard input", _TEXT_OPTIONS, _open_stdin),
+    )
+}
+
+
+# -- filters ------------------------------------------------------------------------------------
+def _chunk(events: int | None = None, duration: str | None = None) -> Filter:
+    if (events is None) == (duration is None):
+        raise AerflowError("chunk needs either --events N or --duration TIME")
+    return ChunkByCount(events) if events is not None else ChunkByDuration(duration or "")
+
+
+def _shift_time(offset: str | None = None) -> Filter:
+    return ShiftTime(offset)
+
+
+_TIME_HELP = "a time such as 250us, 10ms, 2.5s or 1:02.5"
+
+FILTERS: dict[str, Component] = {
+    c.name: c
+    for c in (
+        Component(
+            "chunk",
+            "regroup into packets of N events or of a duration of event time",
+            (
+                Option("events", int, "events per packet"),
+                Option("duration", str, f"event time per packet ({_TIME_HELP})"),
+            ),
+            _chunk,
+        ),
+        Component(
+            "time-slice",
+            "keep events with START <= t < END (from the first event unless --absolute)",
+            (
+                Option("start", str, f"first time kept ({_TIME_HELP})"),
+                Option("end", str, "first time no longer kept"),
+                Option("absolute", bool, "times are timestamps, not offsets", default=False),
+            ),
+            lambda start=None, end=None, absolute=False: TimeSlice(start, end, absolute=absolute),
+        ),
+        Component(
+            "crop",
+            "keep a rectangle of the sensor, which becomes the new sensor",
+            (
+                Option("left", int, "left column", positional=True, required=True),
+                Option("top", int, "top row", positional=True, required=True),
+                Option("width", int, "rectangle width", positional=True, required=True),
+                Option("height", int, "rectangle height", positional=True, required=True),
+                Option(
+                    "keep_coordinates",
+                    bool,
+                    "keep the sensor and coordinates (a region of interest)",
+                    default=False,
+                ),
+            ),
+            lambda left, top, width, height, keep_coordinates=False: Crop(
+                left, top, width, height, shift=not keep_coordinates
+            ),
+        ),
+        Component(
+            "polarity",
+            "keep only ON or only OFF events",
+            (
+                Option(
+                    "keep", str, "on or off", positional=True, required=True, choices=("on", "off")
+                ),
+            ),
+            Polarity,
+        ),
+        Component(
+            "flip",
+            "mirror left-right (x) or up-down (y)",
+            (Option("axis", str, "x or y", positional=True, required=True, choices=("x", "y")),),
+            Flip,
+        ),
+        Component("transpose", "swap x and y", (), Transpose),
+        Component(
+            "shift-time",
+            "add an offset to every time (default: start at 0)",
+            (Option("offset", str, f"µs to add, may be negative ({_TIME_HELP})"),),
+            _shift_time,
+        ),
+        Component(
+            "refractory",
+            "drop events less than PERIOD after the last kept one of the same pixel",
+            (Option("period", str, _TIME_HELP, positional=True, required=True),),
+            Refractory,
+        ),
+        Component(
+            "denoise",
+            "drop events no neighbouring pixel saw coming within WINDOW",
+            (Option("window", str, _TIME_HELP, default="10ms"),),
+            Denoise,
+        ),
+        Component(
+            "decimate",
+            "keep every N-th event of each pixel",
+            (Option("factor", int, "N", positional=True, required=True),),
+            Decimate,
+        ),
+        Component(
+            "pace",
+            "release events in step with their time, as if live",
+            (Option("speed", float, "times real time", default=1.0),),
+            Pace,
+        ),
+    )
+}
+
+
+# -- sinks --------------------------------------------------------------------------------------
+def _file_sink(
+    properties: Properties, path: str, format: str | None = None, **options: Any
+) -> Sink:
+    info = registry.for_writing(path, format)
+    given = _only_format_options(info, options, info.write_options)
+    names = {o.name for o in info.write_options}
+    for name, value in (("width", properties.width), ("height", properties.height)):
+        if name in names and given.get(name) is None and value is not None:
+            given[name] = value
+    writer: Sink = api.open(path, "w", format=info.name, **given)
+    return writer
+
+
+def _stdout_sink(properties: Properties, **options: Any) -> Sink:
+    from .formats.text import TextWriter
+
+    options = {k: v for k, v in options.items() if v is not None}
+    options.setdefault("width", properties.width)
+    options.setdefault("height", properties.height)
+    sink: Sink = TextWriter.to_stream(sys.stdout.buffer, **options)
+    return sink
+
+
+def _udp_sink(
+    properties: Properties, address: str, port: int | None = None, **options: Any
+) -> Sink:
+    from .net import UdpSender
+
+    if port is not None:
+        address = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    options = {k: v for k, v in options.items() if v is not None}
+    options.setdefault("width", properties.width)
+    options.setdefault("height", properties.height)
+    sink: Sink = UdpSender(address, **options)
+    return sink
+
+
+SINKS: dict[str, Component] = {
+    c.name: c
+    for c in (
+        Component(
+            "file",
+            "a recording in any writable format (from --format or the extension)",
+            lambda: (
+                Option("path", str, "file to write", positional=True, required=True),
+                _format_option("extension"),
+                *file_write_options(),
+            ),
+            _file_sink,
+        ),
+        Component("stdout", "CSV text on standard output", _TEXT_OPTIONS[:3], _stdout_sink),
+        Component(
+            "udp",
+            "send events over UDP",
+            (
+                Option(
+                    "address",
+                    str,
+                    "HOST:PORT to send to ([::1]:PORT for IPv6)",
+                    positional=True,
+                    required=True,
+                ),
+                Option(
+                    "port",
+                    int,
+                    "PORT, when HOST and PORT are given apart (aestream style)",
+                    positional=True,
+                ),
+                Option("wire", str, "datagram format", default="aerflow", choices=_WIRES),
+                Option("datagram_bytes", int, "largest datagram payload"),
+                Option("rate_limit", float, "at most this many events per second"),
+            ),
+            _udp_sink,
+        ),
+        Component("null", "count events and discard them", (), lambda properties: NullSink()),
+    )
+}

@@ -1,0 +1,283 @@
+"""Streams: iterables of packets with properties, chained through filters.
+
+Every source (a file reader, the synthetic sensor, a UDP receiver, stdin) is a
+:class:`Stream`; filters wrap a stream in another. Work is handed over per packet, never per
+event, and :meth:`Stream.ahead` moves the upstream work onto a background thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .events import Packet, concatenate_packets
+
+if TYPE_CHECKING:
+    from .filters import Filter
+
+__all__ = ["IterableStream", "Properties", "Stream"]
+
+
+@dataclass(frozen=True)
+class Properties:
+    """Standard facts about a stream, the same for every source.
+
+    ``event_count`` and ``time_range`` are None unless the source gives them cheaply;
+    ``live`` streams (cameras, network) have no end of their own.
+    """
+
+    format: str
+    width: int | None
+    height: int | None
+    t0: int | None = None
+    event_count: int | None = None
+    time_range: tuple[int, int] | None = None
+    live: bool = False
+
+    @property
+    def sensor_size(self) -> tuple[int, int] | None:
+        if self.width is None or self.height is None:
+            return None
+        return self.width, self.height
+
+    def derived(self, **changes: Any) -> Properties:
+        """These properties after a filter: counts and time ranges are no longer known."""
+        return replace(self, **{"event_count": None, "time_range": None, **changes})
+
+
+class Stream(ABC):
+    """Packets in time order, with :attr:`properties`; a context manager.
+
+    A stream is iterated once. The filter methods return a new stream that reads this one.
+    """
+
+    properties: Properties
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[Packet]: ...
+
+    def close(self) -> None:  # noqa: B027 - nothing to release by default
+        """Release what the stream holds (files, sockets, threads)."""
+
+    def progress(self) -> tuple[int, int] | None:
+        """(done, total) in the source's own unit (bytes for files), or None when unknown."""
+        return None
+
+    def read(self) -> Packet:
+        """Every remaining packet as one."""
+        return concatenate_packets(list(self))
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- chaining -----------------------------------------------------------------------------
+    def filter(self, *filters: Filter) -> Stream:
+        """This stream passed through ``filters`` in order."""
+        stream: Stream = self
+        for item in filters:
+            stream = FilteredStream(stream, item)
+        return stream
+
+    def ahead(self, packets: int = 4) -> Stream:
+        """Read this stream on a background thread, up to ``packets`` ahead of the consumer."""
+        return AheadStream(self, packets)
+
+    def chunks(self, *, events: int | None = None, duration: int | str | None = None) -> Stream:
+        """Regroup into packets of exactly ``events`` events, or of ``duration`` of event time."""
+        from .filters import ChunkByCount, ChunkByDuration
+
+        if (events is None) == (duration is None):
+            raise ValueError("give either events or duration")
+        if events is not None:
+            return self.filter(ChunkByCount(events))
+        assert duration is not None
+        return self.filter(ChunkByDuration(duration))
+
+    def time_slice(
+        self,
+        start: int | str | None = None,
+        end: int | str | None = None,
+        *,
+        absolute: bool = False,
+    ) -> Stream:
+        """Events with ``start <= t < end``, times counted from the first event unless
+        ``absolute``."""
+        from .filters import TimeSlice
+
+        return self.filter(TimeSlice(start, end, absolute=absolute))
+
+    def crop(self, left: int, top: int, width: int, height: int, *, shift: bool = True) -> Stream:
+        """Events inside a rectangle; with ``shift`` its corner becomes (0, 0) and the sensor
+        size becomes the rectangle's."""
+        from .filters import Crop
+
+        return self.filter(Crop(left, top, width, height, shift=shift))
+
+    def polarity(self, keep: str) -> Stream:
+        """Only ``"on"`` or only ``"off"`` events."""
+        from .filters import Polarity
+
+        return self.filter(Polarity(keep))
+
+    def flip(self, axis: str) -> Stream:
+        """Mirror along ``"x"`` (left-right) or ``"y"`` (up-down)."""
+        from .filters import Flip
+
+        return self.filter(Flip(axis))
+
+    def transpose(self) -> Stream:
+        """Swap x and y (and width and height)."""
+        from .filters import Transpose
+
+        return self.filter(Transpose())
+
+    def shift_time(self, offset: int | str | None = None) -> Stream:
+        """Add ``offset`` µs to every time (negative allowed down to 0); by default, start
+        the stream at t = 0."""
+        from .filters import ShiftTime
+
+        return self.filter(ShiftTime(offset))
+
+    def refractory(self, period: int | str) -> Stream:
+        """Drop events that follow the last kept event of the same pixel within ``period``."""
+        from .filters import Refractory
+
+        return self.filter(Refractory(period))
+
+    def denoise(self, window: int | str = "10ms") -> Stream:
+        """Drop events that no neighbouring pixel saw coming within ``window`` (background
+        activity filter)."""
+        from .filters import Denoise
+
+        return self.filter(Denoise(window))
+
+    def decimate(self, factor: int) -> Stream:
+        """Keep every ``factor``-th event of each pixel."""
+        from .filters import Decimate
+
+        return self.filter(Decimate(factor))
+
+    def pace(self, speed: float = 1.0) -> Stream:
+        """Release packets in step with event time (``speed`` times real time), as if live."""
+        from .filters import Pace
+
+        return self.filter(Pace(speed))
+
+
+class IterableStream(Stream):
+    """A stream over any iterable of packets."""
+
+    def __init__(
+        self,
+        packets: Iterable[Packet],
+        properties: Properties,
+        *,
+        close: Callable[[], None] | None = None,
+    ) -> None:
+        self._packets = packets
+        self.properties = properties
+        self._close = close
+
+    def __iter__(self) -> Iterator[Packet]:
+        return iter(self._packets)
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+
+
+class FilteredStream(Stream):
+    """``upstream`` passed through one filter."""
+
+    def __init__(self, upstream: Stream, filter: Filter) -> None:
+        self.upstream = upstream
+        self._filter = filter
+        self.properties = filter.properties(upstream.properties)
+
+    def __iter__(self) -> Iterator[Packet]:
+        apply = self._filter.apply
+        for packet in self.upstream:
+            yield from apply(packet)
+        yield from self._filter.finish()
+
+    def close(self) -> None:
+        self.upstream.close()
+
+    def progress(self) -> tuple[int, int] | None:
+        return self.upstream.progress()
+
+
+_END = object()
+
+
+class AheadStream(Stream):
+    """``upstream`` iterated on a background thread through a bounded queue of packets."""
+
+    def __init__(self, upstream: Stream, packets: int) -> None:
+        if packets < 1:
+            raise ValueError("packets must be at least 1")
+        self.upstream = upstream
+        self.properties = upstream.properties
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=packets)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _produce(self) -> None:
+        try:
+            for packet in self.upstream:
+                if not self._put(packet):
+                    return
+        except BaseException as error:  # re-raised on the consumer's thread
+            self._put(error)
+            return
+        self._put(_END)
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Packet]:
+        if self._thread is not None:
+            raise RuntimeError("a stream is iterated only once")
+        self._thread = threading.Thread(target=self._produce, name="aerflow-ahead", daemon=True)
+        self._thread.start()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            # A producer busy decoding stops at its next hand-off; one blocked in a live
+            # source is released by close().
+            self._stop.set()
+            self._thread.join(timeout=1.0)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.upstream.close()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def progress(self) -> tuple[int, int] | None:
+        return self.upstream.progress()
