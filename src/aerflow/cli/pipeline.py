@@ -78,16 +78,19 @@ def _add(parser: argparse.ArgumentParser, option: Option) -> None:
             help=help_text,
         )
         return
+    # Options left out are not passed at all: the library's own defaults apply.
     flag = "--" + option.name.replace("_", "-")
     if option.type is bool:
-        parser.add_argument(flag, dest=option.name, action="store_true", help=help_text)
+        parser.add_argument(
+            flag, dest=option.name, action="store_true", default=argparse.SUPPRESS, help=help_text
+        )
     else:
         parser.add_argument(
             flag,
             dest=option.name,
             type=option.type,
             choices=option.choices,
-            default=option.default,
+            default=argparse.SUPPRESS,
             help=help_text,
         )
 
