@@ -180,19 +180,22 @@ class ChunkByCount(Filter):
 class ChunkByDuration(Filter):
     """Packets covering consecutive windows of ``duration`` µs of event time, the first
     starting at the first event (or at ``start``); empty windows give empty packets. An
-    event whose time steps back stays in the window where it arrives."""
+    event whose time steps back stays in the window where it arrives; side channels go to
+    the window their time falls in (the last one once the stream ends)."""
 
     def __init__(self, duration: int | str, start: int | str | None = None) -> None:
         self.duration = parse_time(duration)
         if self.duration < 1:
             raise ValueError("duration must be at least 1 µs")
         self._end: int | None = None if start is None else parse_time(start) + self.duration
-        self._held: list[Packet] = []
+        self._held_events: list[npt.NDArray[Any]] = []
+        self._held_sides: list[Packet] = []
 
     def apply(self, packet: Packet) -> Iterable[Packet]:
+        if _has_data(sides := _sides_of(packet)):
+            self._held_sides.append(sides)
         t = packet.events["t"]
         if not len(t):
-            self._held.append(packet)
             return []
         if self._end is None:
             self._end = int(t[0]) + self.duration
@@ -201,21 +204,22 @@ class ChunkByDuration(Filter):
         splits = np.empty(windows, np.int64)
         found, self._end = kernels.window_splits(t, first_end, self.duration, splits)
         if not found:
-            self._held.append(packet)
+            self._held_events.append(packet.events)
             return []
-        boundaries = first_end + self.duration * np.arange(found, dtype=np.uint64)
         pieces = np.split(packet.events, splits[:found])
-        sides = _distribute(_sides_of(packet), boundaries, after=True)
-        held = concatenate_packets([*self._held, _merge(pieces[0], sides[0])])
-        out = [held] + [_merge(pieces[k], sides[k]) for k in range(1, found)]
-        rest = _merge(pieces[found], sides[found])
-        self._held = [rest] if _has_data(rest) else []
+        boundaries = first_end + self.duration * np.arange(found, dtype=np.uint64)
+        parts = _distribute(concatenate_packets(self._held_sides), boundaries, after=True)
+        first = np.concatenate([*self._held_events, pieces[0]])
+        out = [_merge(first, parts[0])] + [_merge(pieces[k], parts[k]) for k in range(1, found)]
+        self._held_events = [pieces[found]]
+        self._held_sides = [parts[found]] if _has_data(parts[found]) else []
         return out
 
     def finish(self) -> Iterable[Packet]:
-        rest = concatenate_packets(self._held) if self._held else None
-        self._held = []
-        return [rest] if rest is not None and _has_data(rest) else []
+        events = np.concatenate(self._held_events) if self._held_events else empty_events()
+        rest = _merge(events, concatenate_packets(self._held_sides))
+        self._held_events, self._held_sides = [], []
+        return [rest] if _has_data(rest) else []
 
 
 # -- time -------------------------------------------------------------------------------------
@@ -236,13 +240,17 @@ class TimeSlice(Filter):
             raise ValueError("the slice ends before it starts")
         self.absolute = absolute
         self._origin: int | None = 0 if absolute else None
+        self._early: list[Packet] = []  # side channels before the first event
 
     def apply(self, packet: Packet) -> Iterable[Packet]:
-        t = packet.events["t"]
         if self._origin is None:
-            if not len(t):
+            if not len(packet.events):
+                self._early.append(packet)
                 return []
-            self._origin = int(t[0])
+            self._origin = int(packet.events["t"][0])
+            packet = concatenate_packets([*self._early, packet])
+            self._early = []
+        t = packet.events["t"]
         start = None if self.start is None else self._origin + self.start
         end = None if self.end is None else self._origin + self.end
         keep = np.ones(len(t), bool)
@@ -267,6 +275,7 @@ class ShiftTime(Filter):
             self.offset = -parse_time(offset.strip()[1:])
         else:
             self.offset = offset if isinstance(offset, int) else parse_time(offset)
+        self._early: list[Packet] = []  # side channels before the first event
 
     def properties(self, upstream: Properties) -> Properties:
         return upstream.derived(t0=None)
@@ -274,10 +283,24 @@ class ShiftTime(Filter):
     def apply(self, packet: Packet) -> Iterable[Packet]:
         if self.offset is None:
             if not len(packet.events):
-                return [packet] if _has_data(packet) else []
+                self._early.append(packet)
+                return []
             self.offset = -int(packet.events["t"][0])
-        offset = self.offset
+            packet = concatenate_packets([*self._early, packet])
+            self._early = []
+        return [self._shifted(packet, self.offset)]
 
+    def finish(self) -> Iterable[Packet]:
+        if not self._early:
+            return []
+        # No event ever came: side channels start at 0 themselves.
+        early = concatenate_packets(self._early)
+        times = [*early.triggers["t"], *early.imu["t"], *(f.t for f in early.frames)]
+        self._early = []
+        return [self._shifted(early, -int(min(times)))] if times else []
+
+    @staticmethod
+    def _shifted(packet: Packet, offset: int) -> Packet:
         def shifted(t: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
             moved = t.astype(np.int64) + offset
             return np.maximum(moved, 0).astype(np.uint64)
@@ -289,7 +312,7 @@ class ShiftTime(Filter):
         imu = packet.imu.copy()
         imu["t"] = shifted(imu["t"])
         frames = tuple(_shift_frame(f, offset) for f in packet.frames)
-        return [Packet(events, triggers, imu, frames)]
+        return Packet(events, triggers, imu, frames)
 
 
 def _shift_frame(frame: Frame, offset: int) -> Frame:
@@ -382,6 +405,7 @@ class Crop(_SensorFilter):
 
     def apply(self, packet: Packet) -> Iterable[Packet]:
         events = packet.events
+        self._inside(events)
         x, y = events["x"], events["y"]
         keep = (
             (x >= self.left)

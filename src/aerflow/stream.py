@@ -7,6 +7,7 @@ event, and :meth:`Stream.ahead` moves the upstream work onto a background thread
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from abc import ABC, abstractmethod
@@ -208,10 +209,12 @@ class FilteredStream(Stream):
         self.properties = filter.properties(upstream.properties)
 
     def __iter__(self) -> Iterator[Packet]:
-        apply = self._filter.apply
+        step = self._filter
         for packet in self.upstream:
-            yield from apply(packet)
-        yield from self._filter.finish()
+            yield from step.apply(packet)
+            if step.exhausted:
+                break
+        yield from step.finish()
 
     def close(self) -> None:
         self.upstream.close()
@@ -278,6 +281,10 @@ class AheadStream(Stream):
         self.upstream.close()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
+            # A consumer still waiting on another thread gets the end instead of waiting for
+            # ever (the producer gave up its own hand-off once stopped).
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(_END)
 
     def progress(self) -> tuple[int, int] | None:
         return self.upstream.progress()
