@@ -68,11 +68,16 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --------------------------------------------------------------------------- #
 
 
-@pytest.mark.parametrize("suffix", [".raw", ".bin", ""])
+@pytest.mark.parametrize("suffix", [".raw", ".xyz", ""])
 def test_empty_file_has_no_format(suffix: str, tmp_path: Path) -> None:
     path = write(tmp_path, b"", suffix)
     with pytest.raises(aerflow.UnknownFormatError):
         aerflow.read(path)
+
+
+def test_empty_bin_file_is_an_empty_atis_recording(tmp_path: Path) -> None:
+    # ATIS .bin has no header: its extension is all that names it.
+    assert len(aerflow.read(write(tmp_path, b"", ".bin"))) == 0
 
 
 def test_empty_dat_file(tmp_path: Path) -> None:
