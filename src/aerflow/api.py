@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import formats as _formats  # noqa: F401  (registers the built-in formats)
-from .events import Packet, as_events
+from .events import TRIGGERS_DTYPE, Packet, as_events, empty_triggers
 from .formats._base import FileReader, FileWriter
 from .registry import detect, for_writing
 
@@ -75,14 +75,23 @@ def write(
     triggers: npt.ArrayLike | None = None,
     **options: Any,
 ) -> None:
-    """Write a whole recording. Without ``width``/``height``, the sensor is taken to be just
-    large enough for the events."""
+    """Write a whole recording: an events array (with ``triggers``) or a :class:`Packet`
+    (with its IMU samples and frames, where the format stores them). Without
+    ``width``/``height``, the sensor is taken to be just large enough for the events."""
     if isinstance(events, Packet):
-        triggers = events.triggers if triggers is None else triggers
-        events = events.events
-    array = as_events(events)
+        if triggers is not None:
+            raise TypeError("pass triggers inside the packet, not beside it")
+        packet = events
+    else:
+        packet = Packet(
+            as_events(events),
+            empty_triggers()
+            if triggers is None
+            else np.asarray(triggers).astype(TRIGGERS_DTYPE, copy=False),
+        )
+    array = as_events(packet.events)
     if "width" not in options and "height" not in options:
         options["width"] = int(array["x"].max()) + 1 if len(array) else 1
         options["height"] = int(array["y"].max()) + 1 if len(array) else 1
     with open(path, "w", format=format, **options) as writer:
-        writer.write(array, None if triggers is None else np.asarray(triggers))
+        writer.write(packet)

@@ -1,0 +1,317 @@
+"""Writing AEDAT 4.0: packets of events, triggers, IMU samples and frames, the file data table
+and a header that DV-family tools (dv-processing, aedat, faery) accept.
+
+Streams get DV's usual ids: 0 events, 1 frames, 2 IMU, 3 triggers. The header is written
+first with room reserved for its final form, which is written on closing, when the streams
+actually used, the sensor size and the position of the file data table are known. Packets
+are compressed on a few threads (lz4 and zstandard release the GIL) and written in order.
+Side-channel packets are placed before the event packet whose time span reaches theirs, so
+the file is ordered by time as DV orders it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..events import IMU_DTYPE, TRIGGERS_DTYPE, Frame, Packet, as_events
+from ._base import FileWriter, check_sensor_size
+from .aedat4_description import (
+    COMPRESSIONS,
+    MAGIC,
+    StreamInfo,
+    build_description,
+    build_io_header,
+    io_header_size,
+)
+from .aedat4_packets import (
+    TABLE_DTYPE,
+    compress,
+    encode_events,
+    encode_frame,
+    encode_imu,
+    encode_table,
+    encode_triggers,
+)
+
+__all__ = ["DEFAULT_PACKET_EVENTS", "Aedat4Writer"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PACKET_EVENTS = 16384
+"""Events per packet: 256 KiB of FlatBuffer, a few ms of a busy sensor."""
+
+EVENTS_ID, FRAMES_ID, IMU_ID, TRIGGERS_ID = 0, 1, 2, 3
+_STREAMS = {
+    EVENTS_ID: ("EVTS", "events", "Array of events (polarity ON/OFF)."),
+    FRAMES_ID: ("FRME", "frames", "Standard frame (8-bit image)."),
+    IMU_ID: ("IMUS", "imu", "Inertial Measurement Unit data samples."),
+    TRIGGERS_ID: ("TRIG", "triggers", "External triggers and special signals."),
+}
+_COORDINATE_LIMIT = 1 << 15
+_MAX_TIME = (1 << 63) - 1
+_QUEUE_BYTES = 1 << 23  # uncompressed payload bytes gathered before compressing them at once
+
+
+class Aedat4Writer(FileWriter):
+    """Writes AEDAT 4.0 files.
+
+    ``compression``: ``"lz4"`` (default), ``"lz4_high"``, ``"zstd"``, ``"zstd_high"`` or
+    ``"none"``; ``level`` overrides the codec's level. ``packet_events``: events per packet.
+    ``width``/``height``: the sensor (default: just large enough for the events).
+    ``camera``: the source name stored for every stream. ``threads``: compression threads.
+    """
+
+    format_name = "aedat4"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        compression: str = "lz4",
+        level: int | None = None,
+        packet_events: int = DEFAULT_PACKET_EVENTS,
+        camera: str = "aerflow",
+        threads: int | None = None,
+    ) -> None:
+        names = [name.lower() for name in COMPRESSIONS]
+        if str(compression).lower() not in names:
+            raise ValueError(f"compression must be one of {names}, got {compression!r}")
+        size = check_sensor_size(width, height)
+        if size is not None and (size[0] > _COORDINATE_LIMIT or size[1] > _COORDINATE_LIMIT):
+            raise ValueError("AEDAT 4 stores int16 coordinates: the sensor must fit 32768x32768")
+        if not 1 <= int(packet_events) <= 1 << 26:
+            raise ValueError("packet_events must be in 1..2**26")
+        if threads is not None and int(threads) < 1:
+            raise ValueError("threads must be at least 1")
+        if not camera or any(ord(c) < 32 for c in camera):
+            raise ValueError("camera must be a non-empty printable name")
+        super().__init__(path)
+        self._code = names.index(str(compression).lower())
+        self._level = level
+        self.size = size
+        self.packet_events = int(packet_events)
+        self.camera = camera
+        self._threads = int(threads) if threads is not None else min(2, os.cpu_count() or 1)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[npt.NDArray[Any]] = []
+        self._pending_count = 0
+        self._triggers: list[npt.NDArray[Any]] = []
+        self._imu: list[npt.NDArray[Any]] = []
+        self._frames: list[Frame] = []
+        self._queue: list[tuple[int, bytes, int, int, int]] = []
+        self._queued_bytes = 0
+        self._entries: list[tuple[int, int, int, int, int, int]] = []
+        self._used: set[int] = {EVENTS_ID}
+        self._extent = [0, 0]  # largest x + 1, y + 1 seen
+        self._frame_extent = [0, 0]
+        self._header_size = io_header_size(self._description(full=True).encode()) + 256
+        self._header_size += -self._header_size % 8
+        self._file.write(MAGIC)
+        self._file.write(
+            build_io_header(self._code, -1, self._description().encode(), self._header_size)
+        )
+        self._offset = len(MAGIC) + self._header_size
+
+    # -- taking data ------------------------------------------------------------------------------
+
+    def _write_packet(self, packet: Packet) -> None:
+        events = as_events(packet.events)
+        triggers = np.asarray(packet.triggers)
+        imu = np.asarray(packet.imu)
+        self._check_events(events)
+        if len(triggers):
+            triggers = triggers.astype(TRIGGERS_DTYPE, copy=False)
+            self._check_times(triggers["t"], "trigger")
+            if int(triggers["id"].max()) > 5:
+                raise ValueError(
+                    "AEDAT 4 triggers have channels 0-5 (external signal, generator, frame, "
+                    f"exposure, pulse, timestamp reset), not {int(triggers['id'].max())}"
+                )
+            self._triggers.append(triggers.copy())
+        if len(imu):
+            if imu.dtype != IMU_DTYPE:
+                raise TypeError(f"IMU samples must have aerflow.IMU_DTYPE, not {imu.dtype}")
+            self._check_times(imu["t"], "IMU sample")
+            self._imu.append(imu.copy())
+        for frame in packet.frames:
+            if not 0 <= frame.t <= _MAX_TIME:
+                raise ValueError(f"frame time {frame.t} µs is outside 0..2**63-1")
+            self._frames.append(frame)
+        if len(events):
+            self._pending.append(events)
+            self._pending_count += len(events)
+            if self._pending_count >= self.packet_events:
+                self._emit_full_packets()
+            else:
+                self._pending[-1] = events.copy()  # the caller may reuse its array
+        if (
+            sum(len(a) for a in self._triggers) + sum(len(a) for a in self._imu)
+            >= self.packet_events
+            or len(self._frames) > 16
+        ):
+            self._flush_side_channels(None)
+
+    def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
+        self._write_packet(Packet(events, triggers))
+
+    def _check_events(self, events: npt.NDArray[Any]) -> None:
+        if len(events) == 0:
+            return
+        self._check_times(events["t"], "event")
+        x_max, y_max = int(events["x"].max()), int(events["y"].max())
+        width, height = self.size or (_COORDINATE_LIMIT, _COORDINATE_LIMIT)
+        if x_max >= width or y_max >= height:
+            raise ValueError(
+                f"events lie outside the {width}x{height} sensor (max x {x_max}, max y {y_max})"
+            )
+        self._extent = [max(self._extent[0], x_max + 1), max(self._extent[1], y_max + 1)]
+
+    @staticmethod
+    def _check_times(t: npt.NDArray[Any], what: str) -> None:
+        if len(t) and int(t.max()) > _MAX_TIME:
+            raise ValueError(f"{what} time {int(t.max())} µs does not fit AEDAT 4's int64")
+
+    # -- packets ----------------------------------------------------------------------------------
+
+    def _emit_full_packets(self) -> None:
+        events = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        size = self.packet_events
+        full = len(events) // size * size
+        for start in range(0, full, size):
+            self._emit_events(events[start : start + size])
+        rest = events[full:]
+        self._pending = [rest.copy()] if len(rest) else []  # a copy: see _write_packet
+        self._pending_count = len(rest)
+
+    def _emit_events(self, events: npt.NDArray[Any]) -> None:
+        t = events["t"]
+        first, last = int(t.min()), int(t.max())
+        self._flush_side_channels(last)
+        self._enqueue(EVENTS_ID, encode_events(events), len(events), first, last)
+
+    def _flush_side_channels(self, until: int | None) -> None:
+        """Queue triggers, IMU samples and frames up to time ``until`` (all when None)."""
+        for stream, held in ((TRIGGERS_ID, self._triggers), (IMU_ID, self._imu)):
+            if not held:
+                continue
+            items = np.concatenate(held)
+            now = items if until is None else items[items["t"] <= until]
+            later = items[:0] if until is None else items[items["t"] > until]
+            held.clear()
+            if len(later):
+                held.append(later)
+            if len(now):
+                encode = encode_triggers if stream == TRIGGERS_ID else encode_imu
+                t = now["t"]
+                self._enqueue(stream, encode(now), len(now), int(t.min()), int(t.max()))
+        frames = self._frames
+        self._frames = [f for f in frames if until is not None and f.t > until]
+        for frame in frames:
+            if until is None or frame.t <= until:
+                height, width = np.asarray(frame.pixels).shape[:2]
+                self._frame_extent = [
+                    max(self._frame_extent[0], frame.x + width),
+                    max(self._frame_extent[1], frame.y + height),
+                ]
+                self._enqueue(FRAMES_ID, encode_frame(frame), 1, frame.t, frame.t)
+
+    def _enqueue(self, stream: int, payload: bytes, count: int, first: int, last: int) -> None:
+        self._used.add(stream)
+        self._queue.append((stream, payload, count, first, last))
+        self._queued_bytes += len(payload)
+        self._flush_queue(final=False)
+
+    def _flush_queue(self, final: bool) -> None:
+        if not self._queue or (not final and self._queued_bytes < _QUEUE_BYTES):
+            return
+        payloads = [item[1] for item in self._queue]
+        if self._threads > 1 and len(payloads) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="aerflow-aedat4")
+            compressed = list(self._pool.map(self._compress, payloads))
+        else:
+            compressed = [self._compress(payload) for payload in payloads]
+        for (stream, _, count, first, last), data in zip(self._queue, compressed, strict=True):
+            self._file.write(np.array([stream, len(data)], "<i4").tobytes())
+            self._file.write(data)
+            self._entries.append((self._offset + 8, stream, len(data), count, first, last))
+            self._offset += 8 + len(data)
+        self._queue.clear()
+        self._queued_bytes = 0
+
+    def _compress(self, payload: bytes) -> bytes:
+        return compress(self._code, payload, self._level)
+
+    # -- closing ----------------------------------------------------------------------------------
+
+    def _finalize(self) -> None:
+        try:
+            if self._pending:
+                events = np.concatenate(self._pending)
+                self._pending = []
+                for start in range(0, len(events), self.packet_events):
+                    self._emit_events(events[start : start + self.packet_events])
+            self._flush_side_channels(None)
+            self._flush_queue(final=True)
+            table = np.zeros(len(self._entries), TABLE_DTYPE)
+            if self._entries:
+                columns = list(zip(*self._entries, strict=True))
+                for name, column in zip(
+                    ("offset", "stream", "size", "count", "t_start", "t_end"), columns, strict=True
+                ):
+                    table[name] = column
+            table_position = self._offset
+            self._file.write(self._compress(encode_table(table)))
+            header = build_io_header(
+                self._code, table_position, self._description().encode(), self._header_size
+            )
+            self._file.seek(len(MAGIC))
+            self._file.write(header)
+            self._file.seek(0, os.SEEK_END)
+        finally:
+            self._shutdown()
+
+    def abort(self) -> None:
+        self._shutdown()
+        super().abort()
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _description(self, full: bool = False) -> str:
+        """The XML description: the streams used so far (every stream when ``full``, with the
+        largest sizes, to reserve room for the header)."""
+        compression = COMPRESSIONS[self._code]
+        limit = str(_COORDINATE_LIMIT)
+        sensor = self.size or (max(self._extent[0], 1), max(self._extent[1], 1))
+        frame_size = self.size or (
+            max(self._frame_extent[0], 1),
+            max(self._frame_extent[1], 1),
+        )
+        streams = []
+        for stream, (identifier, output, description) in _STREAMS.items():
+            if not full and stream not in self._used:
+                continue
+            info = {"source": self.camera, "tsOffset": "0"}
+            if stream == EVENTS_ID:
+                info["sizeX"], info["sizeY"] = (limit, limit) if full else map(str, sensor)
+            elif stream == FRAMES_ID:
+                info["sizeX"], info["sizeY"] = (limit, limit) if full else map(str, frame_size)
+            attributes = {
+                "compression": compression,
+                "originalModuleName": "aerflow",
+                "originalOutputName": output,
+                "typeDescription": description,
+            }
+            streams.append(StreamInfo(stream, identifier, attributes, info))
+        return build_description(streams)
