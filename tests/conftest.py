@@ -124,3 +124,7 @@ def reference_decode() -> Callable[[Path], tuple[np.ndarray, np.ndarray, dict[st
     Returns (events, triggers, header entries, offset of the first byte after the header).
     """
     return lambda path: _reference_decode(os.fspath(path))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gpu: needs a CUDA device (skipped without one)")
