@@ -76,21 +76,20 @@ class SecondShare:
 _MAPPED_MIN_EVENTS = 1 << 20
 
 
-def _allocate_events(capacity: int, populate: bool = False) -> npt.NDArray[Any]:
-    """An events array to fill, large ones mapped anonymously.
+def _allocate_events(capacity: int) -> npt.NDArray[Any]:
+    """An events array to fill, large ones mapped anonymously in huge pages.
 
-    A fresh anonymous mapping takes ordinary pages on first touch, which costs far less
-    than the huge-page compaction that large NumPy allocations may trigger; pages past the
-    filled part are never touched, so sizing generously costs nothing. When the capacity
-    is known to be nearly all used, ``populate`` maps every page at once, which is much
-    cheaper than one page fault per page.
+    First-touch page faults dominate decoding into fresh memory; transparent huge pages
+    (asked for with ``MADV_HUGEPAGE``, honoured where the kernel allows it) take one fault
+    per 2 MiB instead of per 4 KiB, which made large reads about 1.6x faster here. Pages
+    past the filled part are never touched, so sizing generously costs nothing.
     """
     if capacity < _MAPPED_MIN_EVENTS:
         return np.empty(capacity, EVENTS_DTYPE)
     flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-    if populate:
-        flags |= getattr(mmap, "MAP_POPULATE", 0)
     buffer = mmap.mmap(-1, capacity * EVENTS_DTYPE.itemsize, flags=flags)
+    with contextlib.suppress(AttributeError, OSError):  # no THP: ordinary pages
+        buffer.madvise(mmap.MADV_HUGEPAGE)
     return np.frombuffer(buffer, EVENTS_DTYPE)
 
 
@@ -150,10 +149,6 @@ class ChunkedReader(FileReader):
 
     max_group_events: ClassVar[int]
     """The most events one word or group yields; decoding stops when less room is left."""
-
-    capacity_is_tight: ClassVar[bool] = False
-    """True when ``events_per_byte`` is what real files yield (one event per word or record),
-    so that :meth:`read` may map its whole output up front."""
 
     parallel_min_bytes: ClassVar[int] = 1 << 23
     """Smallest remainder that :meth:`read` splits between two threads."""
@@ -262,7 +257,7 @@ class ChunkedReader(FileReader):
         if self._position < self._data_offset:
             self.rewind()
         remaining = max(self._size - self._position, 0)
-        events = _allocate_events(self._packet_capacity(remaining), self.capacity_is_tight)
+        events = _allocate_events(self._packet_capacity(remaining))
         triggers = np.empty(1024, TRIGGERS_DTYPE)
         n_events = n_triggers = 0
         if remaining >= self.parallel_min_bytes and (os.cpu_count() or 1) > 1:

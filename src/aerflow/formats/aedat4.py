@@ -429,7 +429,7 @@ class Aedat4Reader(FileReader):
         if len(parts) == 1:
             return self._emit(parts[0])
         total = sum(len(part.events) for part in parts)
-        events = _allocate_events(total, populate=True)
+        events = _allocate_events(total)
         position = 0
         for part in parts:
             events[position : position + len(part.events)] = part.events
@@ -439,7 +439,7 @@ class Aedat4Reader(FileReader):
 
     def _decode_direct(self, indices: npt.NDArray[np.int64], total: int) -> Packet:
         """Decode with every event packet's place in the output known from the table."""
-        events = _allocate_events(total, populate=True)
+        events = _allocate_events(total)
         is_events = self._kinds[indices] == EVENTS
         places = np.zeros(len(indices) + 1, np.int64)
         places[1:] = np.cumsum(np.where(is_events, self._counts[indices], 0))

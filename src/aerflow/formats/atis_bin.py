@@ -87,7 +87,6 @@ class AtisBinReader(ChunkedReader):
     word = np.dtype("u1")
     events_per_byte = 1 / _RECORD
     max_group_events = 1
-    capacity_is_tight = True
     state_size = 2
     decoder = staticmethod(_decode)
 

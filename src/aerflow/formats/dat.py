@@ -116,7 +116,6 @@ class DatReader(ChunkedReader):
     decoder = staticmethod(_decode)
     state_size = 3
     max_group_events = 1
-    capacity_is_tight = True
 
     def __init__(
         self,

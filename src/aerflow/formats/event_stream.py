@@ -681,7 +681,6 @@ class EventStreamReader(ChunkedReader):
     word = np.dtype("u1")
     events_per_byte = 1 / 5
     max_group_events = 1
-    capacity_is_tight = True
     state_size = _STATE_SIZE
     decoder = staticmethod(_decode_polarity)
 
@@ -936,7 +935,7 @@ class EventStreamReader(ChunkedReader):
         try:
             started.wait()  # the helper is (about to be) inside the survey, which drops the GIL
             try:
-                outputs.append(_allocate_events(self._packet_capacity(len(data)), populate=True))
+                outputs.append(_allocate_events(self._packet_capacity(len(data))))
             finally:
                 mapped.set()
             events = outputs[0]

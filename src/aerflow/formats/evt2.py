@@ -163,7 +163,6 @@ class Evt2Reader(RawReader):
     decoder = staticmethod(_decode)
     state_size = _STATE_SIZE
     max_group_events = 1
-    capacity_is_tight = True
 
     def _second_share(self, words: npt.NDArray[Any]) -> SecondShare:
         split = len(words) // 2
