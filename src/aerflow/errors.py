@@ -11,6 +11,8 @@ import os
 __all__ = [
     "AerflowError",
     "FormatError",
+    "NetworkError",
+    "NetworkTimeoutError",
     "NotThisFormatError",
     "OutOfRangeWarning",
     "TruncatedDataWarning",
@@ -52,6 +54,14 @@ class NotThisFormatError(FormatError):
 
 class UnknownFormatError(AerflowError, LookupError):
     """No registered format matches the name, the file's contents or its extension."""
+
+
+class NetworkError(AerflowError, OSError):
+    """A network transport failed (socket set-up, sending, receiving)."""
+
+
+class NetworkTimeoutError(NetworkError, TimeoutError):
+    """Nothing arrived from the network within the time allowed."""
 
 
 class TruncatedDataWarning(UserWarning):

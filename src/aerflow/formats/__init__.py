@@ -98,3 +98,236 @@ register(
         ),
     )
 )
+
+
+def _sniff_event_stream(head: bytes) -> bool:
+    return head.startswith(b"Event Stream")
+
+
+def _sniff_nothing(head: bytes) -> bool:
+    return False  # no header: chosen by name, or by extension when nothing else claims it
+
+
+register(
+    FormatInfo(
+        name="es",
+        description="Event Stream 2.x (DVS, ATIS, color; generic payloads via read_generic)",
+        extensions=(".es",),
+        sniff=_sniff_event_stream,
+        reader="aerflow.formats.event_stream:EventStreamReader",
+        writer="aerflow.formats.event_stream:EventStreamWriter",
+        read_options=(
+            _CHUNK,
+            *_SIZE,
+            Option(
+                "atis_events",
+                str,
+                "ATIS streams: change detections, exposure measurements or both",
+                default="change",
+                choices=("change", "exposure", "all"),
+            ),
+        ),
+        write_options=(
+            Option("width", int, "sensor width"),
+            Option("height", int, "sensor height"),
+            Option("type", str, "stream type", default="dvs", choices=("dvs", "atis")),
+            Option("time_origin", int, "µs subtracted before writing (not stored)", default=0),
+        ),
+    )
+)
+register(
+    FormatInfo(
+        name="atis_bin",
+        description="ATIS .bin of N-MNIST / N-Caltech101 (5-byte records; no header)",
+        extensions=(".bin",),
+        sniff=_sniff_nothing,
+        reader="aerflow.formats.atis_bin:AtisBinReader",
+        read_options=(
+            _CHUNK,
+            Option("width", int, "sensor width", default=34),
+            Option("height", int, "sensor height", default=34),
+        ),
+    )
+)
+
+
+def _sniff_aedat(*versions: bytes):  # type: ignore[no-untyped-def]
+    def sniff(head: bytes) -> bool:
+        return any(head.startswith(b"#!AER-DAT" + v) for v in versions)
+
+    return sniff
+
+
+_AEDAT_CAMERAS = ("dvs128", "davis128", "davis208", "davis240", "davis346", "davis640", "davis")
+_FLIP_Y = Option("flip_y", bool, "flip rows (y = height - 1 - y) to move the origin", default=False)
+register(
+    FormatInfo(
+        name="aedat2",
+        description="iniVation AEDAT 1.0 / 2.0 (jAER; big-endian records, DVS128 or DAVIS)",
+        extensions=(".aedat",),
+        sniff=_sniff_aedat(b"2.0\r\n", b"1.0\r\n", b"2.0\n", b"1.0\n"),
+        reader="aerflow.formats.aedat2:Aedat2Reader",
+        writer="aerflow.formats.aedat2:Aedat2Writer",
+        read_options=(
+            _CHUNK,
+            Option("camera", str, "address layout, overriding the header", choices=_AEDAT_CAMERAS),
+            *_SIZE,
+            _FLIP_Y,
+            Option("version", str, "record size, overriding the header", choices=("1.0", "2.0")),
+        ),
+        write_options=(
+            Option(
+                "camera", str, "address layout (default: from the size)", choices=_AEDAT_CAMERAS
+            ),
+            Option("width", int, "sensor width"),
+            Option("height", int, "sensor height"),
+            Option("time_origin", int, "µs subtracted before writing and stored in the header"),
+            _FLIP_Y,
+        ),
+        default_for_extension=True,
+    )
+)
+register(
+    FormatInfo(
+        name="aedat3",
+        description="iniVation AEDAT 3.0 / 3.1 (cAER packets: polarity, triggers, IMU, frames)",
+        extensions=(".aedat",),
+        sniff=_sniff_aedat(b"3."),
+        reader="aerflow.formats.aedat3:Aedat3Reader",
+        writer="aerflow.formats.aedat3:Aedat3Writer",
+        read_options=(
+            _CHUNK,
+            *_SIZE,
+            _FLIP_Y,
+            Option("source", int, "read only packets of this source ID (default: all)"),
+        ),
+        write_options=(
+            Option("width", int, "sensor width"),
+            Option("height", int, "sensor height"),
+            Option("camera", str, "device name of the '#Source' line (default: from the size)"),
+            Option("source", int, "source ID of every packet", default=1),
+        ),
+    )
+)
+
+
+def _sniff_aedat4(head: bytes) -> bool:
+    return head.startswith(b"#!AER-DAT4.0")
+
+
+register(
+    FormatInfo(
+        name="aedat4",
+        description="iniVation AEDAT 4.0 (DV: compressed FlatBuffer packets; events, triggers, "
+        "IMU, frames)",
+        extensions=(".aedat4",),
+        sniff=_sniff_aedat4,
+        reader="aerflow.formats.aedat4:Aedat4Reader",
+        writer="aerflow.formats.aedat4:Aedat4Writer",
+        read_options=(
+            Option("chunk_size", int, "file bytes gathered into each packet when iterating"),
+            Option("threads", int, "threads decompressing and decoding (default 2)"),
+            *_SIZE,
+            Option("stream", int, "id of the event stream to read (default: the first)"),
+        ),
+        write_options=(
+            Option("width", int, "sensor width (default: just large enough for the events)"),
+            Option("height", int, "sensor height"),
+            Option(
+                "compression",
+                str,
+                "packet compression",
+                default="lz4",
+                choices=("lz4", "lz4_high", "zstd", "zstd_high", "none"),
+            ),
+            Option("level", int, "compression level, overriding the codec's default"),
+            Option("packet_events", int, "events per packet", default=16384),
+            Option("camera", str, "camera name stored in the description", default="aerflow"),
+            Option("threads", int, "compression threads (default 2)"),
+        ),
+    )
+)
+
+
+def _sniff_csv(head: bytes) -> bool:
+    from .text import sniff_text  # loads only when no earlier format claimed the file
+
+    return sniff_text(head)
+
+
+_COLUMNS_HELP = "column names in file order, e.g. 't,x,y,on' or 'x,y,p,t'"
+register(
+    FormatInfo(
+        name="csv",
+        description="CSV / text, one event per line (t,x,y,on with a header; OpenEB x,y,p,t "
+        "with %geometry; 't[s] x y p' text)",
+        extensions=(".csv", ".txt"),
+        sniff=_sniff_csv,
+        reader="aerflow.formats.text:TextReader",
+        writer="aerflow.formats.text:TextWriter",
+        read_options=(
+            _CHUNK,
+            Option("columns", str, _COLUMNS_HELP + " (default: from the header, else guessed)"),
+            Option("separator", str, "',', ';', ' ' or '\\t' for blanks (default: guessed)"),
+            Option(
+                "time_unit", str, "unit of the times (default: guessed)", choices=("us", "ms", "s")
+            ),
+            *_SIZE,
+        ),
+        write_options=(
+            Option(
+                "layout",
+                str,
+                "preset: csv (t,x,y,on + header), openeb (%geometry, x,y,p,t),"
+                " rpg (t x y p, seconds)",
+                default="csv",
+                choices=("csv", "openeb", "rpg"),
+            ),
+            Option("columns", str, _COLUMNS_HELP),
+            Option("separator", str, "field separator"),
+            Option(
+                "time_unit",
+                str,
+                "unit of the times written (ms and s with 3 and 6 decimals)",
+                choices=("us", "ms", "s"),
+            ),
+            Option("header", bool, "write a header line naming the columns"),
+            Option("geometry", bool, "write a %geometry:W,H first line"),
+            Option("width", int, "sensor width"),
+            Option("height", int, "sensor height"),
+        ),
+    )
+)
+register(
+    FormatInfo(
+        name="npy",
+        description="NumPy .npy array of events (any structured layout, or 2-D columns)",
+        extensions=(".npy",),
+        sniff=lambda head: head.startswith(b"\x93NUMPY"),
+        reader="aerflow.formats.numpy_files:NpyReader",
+        writer="aerflow.formats.numpy_files:NpyWriter",
+        read_options=(
+            Option("chunk_size", int, "events per packet (the file is memory-mapped)"),
+            Option("columns", str, "names of a 2-D array's columns", default="t,x,y,on"),
+        ),
+    )
+)
+register(
+    FormatInfo(
+        name="npz",
+        description="NumPy .npz archive: 'events' (+ 'triggers') or separate t, x, y, p arrays",
+        extensions=(".npz",),
+        sniff=lambda head: False,  # a zip file: chosen by its extension, checked on opening
+        reader="aerflow.formats.numpy_files:NpzReader",
+        writer="aerflow.formats.numpy_files:NpzWriter",
+        read_options=(
+            Option("chunk_size", int, "events per packet"),
+            Option("columns", str, "names of a 2-D events array's columns", default="t,x,y,on"),
+        ),
+        write_options=(
+            Option("compress", bool, "deflate the arrays", default=False),
+            Option("width", int, "sensor width (stored as sensor_size)"),
+            Option("height", int, "sensor height"),
+        ),
+    )
+)
