@@ -30,6 +30,7 @@ from .filters import (
     Transpose,
 )
 from .registry import Option
+from .render.components import sinks as render_sinks
 from .sinks import NullSink, Sink
 from .stream import Properties, Stream
 from .synthetic import PATTERNS, SyntheticSensor
@@ -375,3 +376,4 @@ SINKS: dict[str, Component] = {
         Component("null", "count events and discard them", (), lambda properties: NullSink()),
     )
 }
+SINKS.update(render_sinks())

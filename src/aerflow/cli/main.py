@@ -14,6 +14,7 @@ from typing import TextIO
 
 from .. import api, registry
 from ..errors import AerflowError
+from ..render.commands import add_plot_commands, run_plot
 from .pipeline import KEYWORDS, run_pipeline
 from .summary import summarize
 
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("destination", help="file to write (format from --to or its extension)")
     sample.add_argument("--to", dest="destination_format", help="destination format")
+    add_plot_commands(commands)
     return parser
 
 
@@ -113,6 +115,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             _convert(args)
         elif args.command == "sample":
             _sample(args)
+        elif args.command == "plot":
+            run_plot(args, sys.stdout)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader of our output went away (e.g. `| head`): leave quietly.
