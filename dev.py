@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up a virtual environment in .venv and run the demo, the tests or the benchmarks.
 
-    python3 dev.py demo    # synthetic recording -> RAW -> DAT, then describe it
+    python3 dev.py demo    # synthetic sensor -> RAW + MP4, denoised AEDAT 4, rate plot, info
     python3 dev.py test    # ruff, mypy and the whole test suite
 
 Needs only python3: when the system Python has no ensurepip (Debian without python3-venv),
@@ -65,9 +65,12 @@ def demo() -> None:
     out = ROOT / "aerflow-demo"
     out.mkdir(exist_ok=True)
     aerflow = BIN / "aerflow"
-    run(aerflow, "sample", out / "bar.raw")
-    run(aerflow, "convert", out / "bar.raw", out / "bar.dat")
-    run(aerflow, "info", out / "bar.dat")
+    run(aerflow, "input", "synthetic", "--duration", "2s", "--seed", "1",
+        "output", "file", out / "bar.raw", "output", "video", out / "bar.mp4")  # fmt: skip
+    run(aerflow, "input", "file", out / "bar.raw", "filter", "denoise", "output", "file",
+        out / "bar.aedat4")  # fmt: skip
+    run(aerflow, "plot", "rate", out / "bar.raw", "-o", out / "rate.png")
+    run(aerflow, "info", out / "bar.aedat4")
 
 
 TORCH = "torch==2.13.0"  # the CPU build; a bare "torch" pulls a multi-GB CUDA build
