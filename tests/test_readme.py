@@ -31,9 +31,17 @@ def code_blocks(text: str, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
 
 
+CLI_SECTIONS = ("Command line", "Pictures: videos, frames, plots and a live viewer")
+PYTHON_SECTIONS = ("Python", "Events to tensors (PyTorch on any device, or NumPy)")
+
+
+def python_blocks() -> list[str]:
+    return [block for title in PYTHON_SECTIONS for block in code_blocks(section(title), "python")]
+
+
 def cli_lines() -> list[str]:
     lines = []
-    for block in code_blocks(section("Command line"), "sh"):
+    for block in (b for title in CLI_SECTIONS for b in code_blocks(section(title), "sh")):
         for line in block.splitlines():
             line = line.split("  #")[0].strip()
             if line.startswith("aerflow "):
@@ -50,7 +58,8 @@ def test_readme_has_command_examples() -> None:
     assert len(cli_lines()) >= 8
 
 
-def test_every_command_line_example_runs(tmp_path: Path) -> None:
+def test_every_command_line_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")  # the viewer draws without a screen
     background: list[subprocess.Popen[bytes]] = []
     for line in cli_lines():
         if line.endswith("&"):
@@ -71,11 +80,14 @@ def test_every_command_line_example_runs(tmp_path: Path) -> None:
     assert len(sent) > 100_000
     assert (received == sent).all()
     assert (aerflow.read(tmp_path / "recording.aedat4") == sent).all()
+    assert (tmp_path / "recording.mp4").stat().st_size > 10_000
+    assert len(list((tmp_path / "pngs").glob("*.png"))) == 60  # 2 s at 30 fps
+    assert (tmp_path / "rate.png").read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize("index", range(len(code_blocks(section("Python"), "python"))))
+@pytest.mark.parametrize("index", range(len(python_blocks())))
 def test_python_examples_run(index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     aerflow.write(tmp_path / "recording.raw", rotating_bar(), width=640, height=480)
-    block = code_blocks(section("Python"), "python")[index]
+    block = python_blocks()[index]
     exec(compile(block, f"README python block {index}", "exec"), {})
