@@ -1,0 +1,57 @@
+"""Network transports: events over UDP in aerflow's own format, SPIF/aestream's and faery's.
+
+    from aerflow.net import UdpReceiver, UdpSender
+
+    with UdpReceiver("127.0.0.1:3333", idle_timeout=1.0) as receiver:   # a stream of packets
+        for packet in receiver: ...
+
+    with UdpSender("127.0.0.1:3333", wire="aerflow", width=640, height=480) as sender:
+        sender.write(events)                                            # or a Packet
+
+Wire formats (``wire=``): ``aerflow`` (default; sequence numbers, sensor size, end of stream),
+``spif``, ``spif-t``, ``faery-t64``, ``faery-t32``; byte layouts in :mod:`aerflow.net.codecs`.
+"""
+
+from __future__ import annotations
+
+from .address import DEFAULT_HOST, Address, parse_address
+from .codecs import (
+    MAX_DATAGRAM_BYTES,
+    MTU_DATAGRAM_BYTES,
+    WIRE_FORMATS,
+    StreamStats,
+    WireFormat,
+    get_wire_format,
+    wire_format_names,
+)
+from .udp import (
+    DEFAULT_PORT,
+    RECEIVE_OPTIONS,
+    SEND_OPTIONS,
+    UdpReceiver,
+    UdpReceiverStats,
+    UdpSender,
+    UdpSenderStats,
+    receive,
+)
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "MAX_DATAGRAM_BYTES",
+    "MTU_DATAGRAM_BYTES",
+    "RECEIVE_OPTIONS",
+    "SEND_OPTIONS",
+    "WIRE_FORMATS",
+    "Address",
+    "StreamStats",
+    "UdpReceiver",
+    "UdpReceiverStats",
+    "UdpSender",
+    "UdpSenderStats",
+    "WireFormat",
+    "get_wire_format",
+    "parse_address",
+    "receive",
+    "wire_format_names",
+]
