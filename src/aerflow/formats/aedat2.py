@@ -41,6 +41,7 @@ from ._base import (
     SecondShare,
     check_sensor_size,
 )
+from ._clock32 import HALF, WRAP, Clock32Writer
 from .aedat_header import format_lines, header_entries, read_header
 
 __all__ = ["CAMERAS", "Aedat2Reader", "Aedat2Writer", "Camera", "camera_from_header"]
@@ -50,8 +51,6 @@ log = logging.getLogger(__name__)
 DVS128, DAVIS = 0, 1
 TIME_ORIGIN_KEY = "aerflow_time_origin"
 SENSOR_SIZE_KEY = "aerflow_sensor_size"
-_HALF = np.int64(1) << 31
-_WRAP = np.int64(1) << 32
 _MAX_TIME_ORIGIN = 1 << 62
 
 _PREVIOUS, _OFFSET, _APS, _IMU, _DROPPED = range(5)
@@ -160,8 +159,8 @@ def _decode(
             address = _swap16(np.int64(data[i]))
             stamp = (_swap16(np.int64(data[i + 1])) << 16) | _swap16(np.int64(data[i + 2]))
         i += words
-        if stamp < previous and previous - stamp > _HALF:
-            offset += _WRAP
+        if stamp < previous and previous - stamp > HALF:
+            offset += WRAP
         previous = stamp
         t = np.uint64(offset + stamp)
         if layout == DVS128:
@@ -460,8 +459,7 @@ class Aedat2Writer(FileWriter):
         self._metadata = dict(metadata or {})
         self._origin = 0
         self._header_written = False
-        self._previous = np.int64(-1)  # the last 32-bit time written, -1 before the first
-        self._offset = np.int64(0)
+        self._clock = Clock32Writer("AEDAT 2.0")
 
     def _ensure_header(self, first_t: int) -> None:
         if self._header_written:
@@ -525,32 +523,11 @@ class Aedat2Writer(FileWriter):
             addresses = np.insert(addresses, at, external)
             times = np.insert(times, at, trigger_times)
         self._ensure_header(int(times.min()))
-        relative = times.astype(np.int64) - self._origin
-        if int(relative.min()) < 0:
-            raise ValueError(
-                f"timestamp {int(times.min())} µs is before the time origin {self._origin} µs"
-            )
-        low = relative & 0xFFFFFFFF
-        self._check_unwrap(relative, low)
+        low = self._clock.low_times(times, self._origin)
         records = np.empty(len(low), dtype=[("a", ">u4"), ("t", ">u4")])
         records["a"] = addresses
         records["t"] = low
         self._file.write(records.tobytes())
-
-    def _check_unwrap(self, relative: npt.NDArray[np.int64], low: npt.NDArray[np.int64]) -> None:
-        """Refuse times that a reader's 32-bit unwrap would not give back."""
-        previous = np.concatenate(([self._previous], low[:-1]))
-        wrapped = (low < previous) & (previous - low > _HALF) & (previous >= 0)
-        offsets = self._offset + _WRAP * np.cumsum(wrapped)
-        bad = np.flatnonzero(offsets + low != relative)
-        if len(bad):
-            raise ValueError(
-                f"AEDAT 2.0 keeps 32-bit times: item {int(bad[0])} "
-                f"(t={int(relative[bad[0]]) + self._origin} µs) is more than 2**31 µs from the "
-                "one before it"
-            )
-        self._previous = low[-1]
-        self._offset = offsets[-1]
 
     def _finalize(self) -> None:
         self._ensure_header(0)

@@ -27,6 +27,7 @@ from ._base import (
     SecondShare,
     check_sensor_size,
 )
+from ._clock32 import HALF, WRAP, Clock32Writer
 from .prophesee_header import format_header, raw_encoding
 from .raw import TIME_ORIGIN_KEY, read_prophesee_header, time_origin
 
@@ -39,8 +40,6 @@ _RECORD_SIZE = 8
 _SENSOR_LIMIT = 1 << 16  # events hold 16-bit coordinates
 _CD_V2, _CD_V1, _TRIGGER = 0, 1, 2
 _COORDINATE_LIMIT = {_CD_V2: (1 << 14, 1 << 14), _CD_V1: (1 << 9, 1 << 8), _TRIGGER: (1, 1)}
-_HALF = np.int64(1) << 31
-_WRAP = np.int64(1) << 32
 
 _PREVIOUS, _OFFSET, _DROPPED = range(3)
 
@@ -72,8 +71,8 @@ def _decode(
             break
         t32 = np.int64(data[i])
         word = np.int64(data[i + 1])
-        if t32 < previous and previous - t32 > _HALF:
-            offset += _WRAP
+        if t32 < previous and previous - t32 > HALF:
+            offset += WRAP
         previous = t32
         t = np.uint64(offset + t32)
         if layout == _TRIGGER:
@@ -251,8 +250,7 @@ class DatWriter(FileWriter):
         self._metadata = dict(metadata or {})
         self._origin = 0
         self._header_written = False
-        self._previous = np.int64(-1)  # the last 32-bit time written, -1 before the first
-        self._offset = np.int64(0)
+        self._clock = Clock32Writer("DAT")
         self.unwritten_events = 0
         """Events handed to a trigger file, which cannot hold them."""
         self.unwritten_triggers = 0
@@ -306,32 +304,11 @@ class DatWriter(FileWriter):
             times = triggers["t"]
             words = (triggers["id"].astype(np.int64) << 26) | triggers["rising"].astype(np.int64)
         self._ensure_header(int(times.min()))
-        relative = times.astype(np.int64) - self._origin
-        if int(relative.min()) < 0:
-            raise ValueError(
-                f"timestamp {int(times.min())} µs is before the time origin {self._origin} µs"
-            )
-        low = relative & 0xFFFFFFFF
-        self._check_unwrap(relative, low)
+        low = self._clock.low_times(times, self._origin)
         records = np.empty(len(low), dtype=[("t", "<u4"), ("w", "<u4")])
         records["t"] = low
         records["w"] = words
         self._file.write(records.tobytes())
-
-    def _check_unwrap(self, relative: npt.NDArray[np.int64], low: npt.NDArray[np.int64]) -> None:
-        """Refuse times that a reader's 32-bit unwrap would not give back."""
-        previous = np.concatenate(([self._previous], low[:-1]))
-        wrapped = (low < previous) & (previous - low > _HALF) & (previous >= 0)
-        offsets = self._offset + _WRAP * np.cumsum(wrapped)
-        bad = np.flatnonzero(offsets + low != relative)
-        if len(bad):
-            raise ValueError(
-                f"DAT keeps 32-bit times: item {int(bad[0])} "
-                f"(t={int(relative[bad[0]]) + self._origin} µs) is more than 2**31 µs from the "
-                "one before it"
-            )
-        self._previous = low[-1]
-        self._offset = offsets[-1]
 
     def _finalize(self) -> None:
         self._ensure_header(0)

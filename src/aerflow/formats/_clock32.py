@@ -1,0 +1,42 @@
+"""Writing 32-bit timestamps that readers unwrap (DAT, AEDAT 2.0): a drop of more than
+2**31 µs between consecutive times is read as one counter wrap."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+HALF = np.int64(1) << 31
+WRAP = np.int64(1) << 32
+
+
+class Clock32Writer:
+    """Turns absolute times into the 32-bit values a writer stores, and refuses times that a
+    reader's unwrap would not give back. Keeps its place across ``write()`` calls."""
+
+    def __init__(self, format_label: str) -> None:
+        self.format_label = format_label
+        self._previous = np.int64(-1)  # the last 32-bit time written, -1 before the first
+        self._offset = np.int64(0)
+
+    def low_times(self, times: npt.NDArray[np.uint64], origin: int) -> npt.NDArray[np.int64]:
+        """``times - origin`` modulo 2**32, checked against the unwrap rule."""
+        relative = times.astype(np.int64) - origin
+        if int(relative.min()) < 0:
+            raise ValueError(
+                f"timestamp {int(times.min())} µs is before the time origin {origin} µs"
+            )
+        low = relative & 0xFFFFFFFF
+        previous = np.concatenate(([self._previous], low[:-1]))
+        wrapped = (low < previous) & (previous - low > HALF) & (previous >= 0)
+        offsets = self._offset + WRAP * np.cumsum(wrapped)
+        bad = np.flatnonzero(offsets + low != relative)
+        if len(bad):
+            raise ValueError(
+                f"{self.format_label} keeps 32-bit times: item {int(bad[0])} "
+                f"(t={int(relative[bad[0]]) + origin} µs) is more than 2**31 µs from the "
+                "one before it"
+            )
+        self._previous = low[-1]
+        self._offset = offsets[-1]
+        return low
