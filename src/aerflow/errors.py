@@ -10,6 +10,14 @@ import os
 
 __all__ = [
     "AerflowError",
+    "ConfigurationError",
+    "DeviceBusyError",
+    "DeviceDisconnectedError",
+    "DeviceError",
+    "DeviceNotFoundError",
+    "DevicePermissionError",
+    "DeviceProtocolError",
+    "DeviceTimeoutError",
     "FormatError",
     "NetworkError",
     "NetworkTimeoutError",
@@ -62,6 +70,43 @@ class NetworkError(AerflowError, OSError):
 
 class NetworkTimeoutError(NetworkError, TimeoutError):
     """Nothing arrived from the network within the time allowed."""
+
+
+class DeviceError(AerflowError, OSError):
+    """A camera or its USB link failed. ``serial`` names the device when known."""
+
+    def __init__(self, message: str, *, serial: str | None = None) -> None:
+        self.serial = serial
+        self.reason = message
+        super().__init__(f"{serial}: {message}" if serial else message)
+
+
+class DeviceNotFoundError(DeviceError, LookupError):
+    """No connected (or emulated) camera matches the request."""
+
+
+class DeviceBusyError(DeviceError):
+    """The camera is claimed by another program or another open device."""
+
+
+class DevicePermissionError(DeviceError, PermissionError):
+    """The operating system refused access to the camera (see ``aerflow udev install``)."""
+
+
+class DeviceDisconnectedError(DeviceError, ConnectionError):
+    """The camera went away (unplugged, powered off, reset) while it was open."""
+
+
+class DeviceTimeoutError(DeviceError, TimeoutError):
+    """A USB transfer to or from the camera did not complete in time."""
+
+
+class DeviceProtocolError(DeviceError):
+    """The camera answered something its protocol does not allow (a short or mismatched reply)."""
+
+
+class ConfigurationError(AerflowError, ValueError):
+    """A camera setting is out of range, of the wrong device, or cannot change while streaming."""
 
 
 class TruncatedDataWarning(UserWarning):
