@@ -331,16 +331,28 @@ def encode_events(events: npt.NDArray[Any]) -> bytes:
     """The EventPacket FlatBuffer of ``events`` (:data:`~aerflow.EVENTS_DTYPE`), laid out as
     DV's own builder lays it out: vtable at 14, table at 20, events from byte 32."""
     n = len(events)
-    out = np.zeros(32 + 16 * n, np.uint8)
+    out = np.empty(32 + 16 * n, np.uint8)
     out[:28] = _EVENTS_HEADER
     out[:4].view("<u4")[0] = 28 + 16 * n
     out[28:32].view("<u4")[0] = n
-    records = out[32:].view(DV_EVENT_DTYPE)
-    records["t"] = events["t"]
-    records["x"] = events["x"]
-    records["y"] = events["y"]
-    records["on"] = events["on"]
+    _fill_dv_events(events, out[32:].view(DV_EVENT_DTYPE))
     return out.tobytes()
+
+
+@nb.njit(nogil=True, cache=True)
+def _fill_dv_events(events: Any, records: Any) -> None:
+    # One pass (instead of one strided copy per field) that also zeroes the padding bytes.
+    padding = records.view(np.uint8).reshape((-1, 16))
+    for i in range(events.size):
+        event = events[i]
+        record = records[i]
+        record.t = np.int64(event.t)
+        record.x = np.int16(event.x)
+        record.y = np.int16(event.y)
+        record.on = event.on
+        padding[i, 13] = 0
+        padding[i, 14] = 0
+        padding[i, 15] = 0
 
 
 # -- tables of fixed layout, shared by the side channels and the file data table ---------------

@@ -4,7 +4,8 @@ and a header that DV-family tools (dv-processing, aedat, faery) accept.
 Streams get DV's usual ids: 0 events, 1 frames, 2 IMU, 3 triggers. The header is written
 first with room reserved for its final form, which is written on closing, when the streams
 actually used, the sensor size and the position of the file data table are known. Packets
-are compressed on a few threads (lz4 and zstandard release the GIL) and written in order.
+are compressed on a few threads (lz4 and zstandard release the GIL) while the caller goes
+on, and written in order.
 Side-channel packets are placed before the event packet whose time span reaches theirs, so
 the file is ordered by time as DV orders it.
 """
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+import struct
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -21,6 +24,7 @@ import numpy.typing as npt
 
 from ..events import IMU_DTYPE, TRIGGERS_DTYPE, Frame, Packet, as_events
 from ._base import FileWriter, check_sensor_size
+from ._extent import event_extent
 from .aedat4_description import (
     COMPRESSIONS,
     MAGIC,
@@ -55,7 +59,7 @@ _STREAMS = {
 }
 _COORDINATE_LIMIT = 1 << 15
 _MAX_TIME = (1 << 63) - 1
-_QUEUE_BYTES = 1 << 23  # uncompressed payload bytes gathered before compressing them at once
+_COMPRESSING_BYTES = 1 << 25  # uncompressed bytes being compressed before the writer waits
 
 
 class Aedat4Writer(FileWriter):
@@ -106,8 +110,8 @@ class Aedat4Writer(FileWriter):
         self._triggers: list[npt.NDArray[Any]] = []
         self._imu: list[npt.NDArray[Any]] = []
         self._frames: list[Frame] = []
-        self._queue: list[tuple[int, bytes, int, int, int]] = []
-        self._queued_bytes = 0
+        self._compressing: deque[tuple[int, Future[bytes], int, int, int, int]] = deque()
+        self._compressing_bytes = 0
         self._entries: list[tuple[int, int, int, int, int, int]] = []
         self._used: set[int] = {EVENTS_ID}
         self._extent = [0, 0]  # largest x + 1, y + 1 seen
@@ -165,8 +169,9 @@ class Aedat4Writer(FileWriter):
     def _check_events(self, events: npt.NDArray[Any]) -> None:
         if len(events) == 0:
             return
-        self._check_times(events["t"], "event")
-        x_max, y_max = int(events["x"].max()), int(events["y"].max())
+        _, t_max, x_max, y_max = event_extent(events)
+        if t_max > _MAX_TIME:
+            raise ValueError(f"event time {t_max} µs does not fit AEDAT 4's int64")
         width, height = self.size or (_COORDINATE_LIMIT, _COORDINATE_LIMIT)
         if x_max >= width or y_max >= height:
             raise ValueError(
@@ -182,8 +187,14 @@ class Aedat4Writer(FileWriter):
     # -- packets ----------------------------------------------------------------------------------
 
     def _emit_full_packets(self) -> None:
-        events = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
         size = self.packet_events
+        *held, events = self._pending
+        if held:
+            # Complete the packet begun by the held events; the rest are emitted in place,
+            # without copying the caller's (possibly large) array.
+            need = size - (self._pending_count - len(events))
+            self._emit_events(np.concatenate([*held, events[:need]]))
+            events = events[need:]
         full = len(events) // size * size
         for start in range(0, full, size):
             self._emit_events(events[start : start + size])
@@ -192,8 +203,7 @@ class Aedat4Writer(FileWriter):
         self._pending_count = len(rest)
 
     def _emit_events(self, events: npt.NDArray[Any]) -> None:
-        t = events["t"]
-        first, last = int(t.min()), int(t.max())
+        first, last, _, _ = event_extent(events)
         self._flush_side_channels(last)
         self._enqueue(EVENTS_ID, encode_events(events), len(events), first, last)
 
@@ -224,28 +234,37 @@ class Aedat4Writer(FileWriter):
                 self._enqueue(FRAMES_ID, encode_frame(frame), 1, frame.t, frame.t)
 
     def _enqueue(self, stream: int, payload: bytes, count: int, first: int, last: int) -> None:
+        """Compress ``payload`` (on the pool when there is one, so that compressing overlaps
+        the caller's next packets) and write it once it and every packet before it are done."""
         self._used.add(stream)
-        self._queue.append((stream, payload, count, first, last))
-        self._queued_bytes += len(payload)
-        self._flush_queue(final=False)
-
-    def _flush_queue(self, final: bool) -> None:
-        if not self._queue or (not final and self._queued_bytes < _QUEUE_BYTES):
+        if self._threads == 1:
+            self._write_payload(stream, self._compress(payload), count, first, last)
             return
-        payloads = [item[1] for item in self._queue]
-        if self._threads > 1 and len(payloads) > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="aerflow-aedat4")
-            compressed = list(self._pool.map(self._compress, payloads))
-        else:
-            compressed = [self._compress(payload) for payload in payloads]
-        for (stream, _, count, first, last), data in zip(self._queue, compressed, strict=True):
-            self._file.write(np.array([stream, len(data)], "<i4").tobytes())
-            self._file.write(data)
-            self._entries.append((self._offset + 8, stream, len(data), count, first, last))
-            self._offset += 8 + len(data)
-        self._queue.clear()
-        self._queued_bytes = 0
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="aerflow-aedat4")
+        self._compressing.append(
+            (stream, self._pool.submit(self._compress, payload), count, first, last, len(payload))
+        )
+        self._compressing_bytes += len(payload)
+        self._write_compressed(final=False)
+
+    def _write_compressed(self, final: bool) -> None:
+        """Write the compressed packets at the head of the queue: those done, and more (waiting
+        for them) while the queue holds too much or the file is closing."""
+        while self._compressing:
+            stream, future, count, first, last, size = self._compressing[0]
+            if not (final or future.done() or self._compressing_bytes > _COMPRESSING_BYTES):
+                return
+            data = future.result()
+            self._compressing.popleft()
+            self._compressing_bytes -= size
+            self._write_payload(stream, data, count, first, last)
+
+    def _write_payload(self, stream: int, data: bytes, count: int, first: int, last: int) -> None:
+        self._file.write(struct.pack("<ii", stream, len(data)))
+        self._file.write(data)
+        self._entries.append((self._offset + 8, stream, len(data), count, first, last))
+        self._offset += 8 + len(data)
 
     def _compress(self, payload: bytes) -> bytes:
         return compress(self._code, payload, self._level)
@@ -260,7 +279,7 @@ class Aedat4Writer(FileWriter):
                 for start in range(0, len(events), self.packet_events):
                     self._emit_events(events[start : start + self.packet_events])
             self._flush_side_channels(None)
-            self._flush_queue(final=True)
+            self._write_compressed(final=True)
             table = np.zeros(len(self._entries), TABLE_DTYPE)
             if self._entries:
                 columns = list(zip(*self._entries, strict=True))

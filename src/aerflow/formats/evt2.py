@@ -127,9 +127,10 @@ def _encode(events: Any, triggers: Any, origin: int, state: Any, out: Any) -> tu
     while i < n or j < n_triggers:
         if j < n_triggers and (i >= n or triggers[j].t <= events[i].t):
             t = np.int64(triggers[j].t) - origin
-            k = th.emit_time_high(t, _LOOP_GAP, state, out, k)
-            if k < 0:
-                return 0, n + j
+            if th.needs_time_high(t, state):
+                k = th.emit_time_high(t, _LOOP_GAP, state, out, k)
+                if k < 0:
+                    return 0, n + j
             trigger = triggers[j]
             out[k] = (
                 (_EXT_TRIGGER << 28)
@@ -141,9 +142,10 @@ def _encode(events: Any, triggers: Any, origin: int, state: Any, out: Any) -> tu
         else:
             event = events[i]
             t = np.int64(event.t) - origin
-            k = th.emit_time_high(t, _LOOP_GAP, state, out, k)
-            if k < 0:
-                return 0, i
+            if th.needs_time_high(t, state):
+                k = th.emit_time_high(t, _LOOP_GAP, state, out, k)
+                if k < 0:
+                    return 0, i
             kind = _CD_ON if event.on else _CD_OFF
             out[k] = (
                 (kind << 28) | ((t & 0x3F) << 22) | (np.int64(event.x) << 11) | np.int64(event.y)
@@ -200,25 +202,15 @@ class Evt2Writer(RawWriter):
         super().__init__(path, **options)
         self._state = np.zeros(3, np.int64)
 
-    def _encode(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    def _encode(
+        self, events: npt.NDArray[Any], triggers: npt.NDArray[Any], last: int
+    ) -> npt.NDArray[Any]:
         if len(triggers) and int(triggers["id"].max()) > 0x1F:
             raise ValueError("EVT 2.0 trigger ids are 5-bit (0-31)")
-        out = np.empty(
-            _word_bound(events, triggers, self._origin, int(self._state[th.LOOP])), np.int64
-        )
+        # Enough words for every item, a TIME_HIGH before each and two per counter wrap.
+        wraps = max((last >> 34) - int(self._state[th.LOOP]), 0)
+        out = np.empty(2 * (len(events) + len(triggers)) + 2 * wraps + 4, "<u4")
         count, bad = _encode(events, triggers, self._origin, self._state, out)
         if bad >= 0:
             raise ValueError(order_error(events, triggers, bad, "EVT 2.0"))
-        return out[:count].astype("<u4")
-
-
-def _word_bound(
-    events: npt.NDArray[Any], triggers: npt.NDArray[Any], origin: int, loop: int
-) -> int:
-    """Enough words for every item, a TIME_HIGH before each and two per counter wrap."""
-    last = max(
-        int(events["t"].max()) if len(events) else 0,
-        int(triggers["t"].max()) if len(triggers) else 0,
-    )
-    wraps = max(((last - origin) >> 34) - loop, 0)
-    return 2 * (len(events) + len(triggers)) + 2 * wraps + 4
+        return out[:count]

@@ -161,11 +161,12 @@ def _encode(
     while i < n or j < n_triggers:
         if j < n_triggers and (i >= n or triggers[j].t <= events[i].t):
             t = np.int64(triggers[j].t) - origin
-            before = k
-            k = th.emit_time_high(t, th.MAX_TIMESTAMP, state, headers, k)
-            if k < 0:
-                return 0, n + j
-            masks[before:k] = 0
+            if th.needs_time_high(t, state):
+                before = k
+                k = th.emit_time_high(t, th.MAX_TIMESTAMP, state, headers, k)
+                if k < 0:
+                    return 0, n + j
+                masks[before:k] = 0
             trigger = triggers[j]
             headers[k] = (
                 (_EXT_TRIGGER << 28)
@@ -179,11 +180,12 @@ def _encode(
             continue
         event = events[i]
         t = np.int64(event.t) - origin
-        before = k
-        k = th.emit_time_high(t, th.MAX_TIMESTAMP, state, headers, k)
-        if k < 0:
-            return 0, i
-        masks[before:k] = 0
+        if th.needs_time_high(t, state):
+            before = k
+            k = th.emit_time_high(t, th.MAX_TIMESTAMP, state, headers, k)
+            if k < 0:
+                return 0, i
+            masks[before:k] = 0
         x0 = np.int64(event.x)
         # Same time, row and polarity with rising x inside 32 columns: one word, same order.
         mask = np.int64(1)
@@ -285,14 +287,12 @@ class Evt21Writer(RawWriter):
         entries["endianness"] = self.order
         return entries
 
-    def _encode(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    def _encode(
+        self, events: npt.NDArray[Any], triggers: npt.NDArray[Any], last: int
+    ) -> npt.NDArray[Any]:
         if len(triggers) and int(triggers["id"].max()) > 0x1F:
             raise ValueError("EVT 2.1 trigger ids are 5-bit (0-31)")
-        last = max(
-            int(events["t"].max()) if len(events) else 0,
-            int(triggers["t"].max()) if len(triggers) else 0,
-        )
-        wraps = max(((last - self._origin) >> 34) - int(self._state[th.LOOP]), 0)
+        wraps = max((last >> 34) - int(self._state[th.LOOP]), 0)
         bound = 2 * (len(events) + len(triggers)) + 2 * wraps + 4
         headers = np.empty(bound, np.int64)
         masks = np.empty(bound, np.int64)

@@ -173,6 +173,17 @@ def _decode(
 _E_STARTED, _E_LOOP, _E_HIGH, _E_LOW, _E_Y = range(5)
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def _needs_time(target: int, state: Any) -> bool:
+    """Whether the clock must move to reach ``target``: tested before calling _emit_time,
+    which costs far more than the test when it has nothing to do."""
+    return bool(
+        state[_E_STARTED] == 0
+        or (target >> 12) != ((state[_E_LOOP] << 12) | state[_E_HIGH])
+        or (target & 0xFFF) != state[_E_LOW]
+    )
+
+
 @nb.njit(nogil=True, cache=True)
 def _emit_time(target: int, state: Any, out: Any, k: int) -> int:
     """Append the words that move the decoder's clock to ``target``; -1 if it cannot go there.
@@ -240,9 +251,11 @@ def _encode(
             k += 1
             repeated_at = k
         if j < n_triggers and (i >= n or triggers[j].t <= events[i].t):
-            k = _emit_time(np.int64(triggers[j].t) - origin, state, out, k)
-            if k < 0:
-                return 0, n + j
+            t = np.int64(triggers[j].t) - origin
+            if _needs_time(t, state):
+                k = _emit_time(t, state, out, k)
+                if k < 0:
+                    return 0, n + j
             trigger = triggers[j]
             out[k] = (
                 (_EXT_TRIGGER << 12)
@@ -253,9 +266,11 @@ def _encode(
             j += 1
             continue
         event = events[i]
-        k = _emit_time(np.int64(event.t) - origin, state, out, k)
-        if k < 0:
-            return 0, i
+        t = np.int64(event.t) - origin
+        if _needs_time(t, state):
+            k = _emit_time(t, state, out, k)
+            if k < 0:
+                return 0, i
         y = np.int64(event.y)
         if state[_E_Y] != y:
             out[k] = (_ADDR_Y << 12) | y
@@ -355,16 +370,11 @@ class Evt3Writer(RawWriter):
         super().__init__(path, **options)
         self._state = np.array([0, 0, 0, 0, -1], np.int64)
 
-    def _encode(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    def _encode(
+        self, events: npt.NDArray[Any], triggers: npt.NDArray[Any], last: int
+    ) -> npt.NDArray[Any]:
         if len(triggers) and int(triggers["id"].max()) > 0xF:
             raise ValueError("EVT 3.0 trigger ids are 4-bit (0-15)")
-        last = (
-            max(
-                int(events["t"].max()) if len(events) else 0,
-                int(triggers["t"].max()) if len(triggers) else 0,
-            )
-            - self._origin
-        )
         loops = max((last >> 24) - int(self._state[_E_LOOP]), 0)
         items = len(events) + len(triggers)
         out = np.empty(4 * items + items // 256 + 2 * loops + 8, np.uint16)

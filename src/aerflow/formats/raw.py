@@ -8,10 +8,12 @@ import os
 from abc import abstractmethod
 from typing import Any, ClassVar
 
+import numpy as np
 import numpy.typing as npt
 
 from ..errors import FormatError, NotThisFormatError
 from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, FileWriter, Properties, check_sensor_size
+from ._extent import event_extent
 from .prophesee_header import Header, format_header, parse_header, raw_encoding, raw_geometry
 
 __all__ = ["TIME_ORIGIN_KEY", "RawReader", "RawWriter", "order_error", "read_prophesee_header"]
@@ -185,32 +187,36 @@ class RawWriter(FileWriter):
     def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
         if len(events) == 0 and len(triggers) == 0:
             return
-        if len(events) and (
-            int(events["x"].max()) >= self.width or int(events["y"].max()) >= self.height
-        ):
-            raise ValueError(
-                f"events lie outside the {self.width}x{self.height} sensor "
-                f"(max x {int(events['x'].max())}, max y {int(events['y'].max())})"
-            )
-        first = min(
-            int(events["t"].min()) if len(events) else 2**63,
-            int(triggers["t"].min()) if len(triggers) else 2**63,
-        )
+        first = last = int(triggers["t"].min()) if len(triggers) else 2**63
+        if len(triggers):
+            last = int(triggers["t"].max())
+        if len(events):
+            t_min, t_max, x_max, y_max = event_extent(events)
+            if x_max >= self.width or y_max >= self.height:
+                raise ValueError(
+                    f"events lie outside the {self.width}x{self.height} sensor "
+                    f"(max x {x_max}, max y {y_max})"
+                )
+            first = min(first, t_min)
+            last = t_max if not len(triggers) else max(last, t_max)
         self._ensure_header(first)
         if first < self._origin:
             raise ValueError(
                 f"timestamp {first} µs is before the file's time origin {self._origin} µs"
             )
-        words = self._encode(events, triggers)
-        self._file.write(words.tobytes())
+        words = self._encode(events, triggers, last - self._origin)
+        self._file.write(np.ascontiguousarray(words).data)
 
     def _finalize(self) -> None:
         if not self._header_written:
             self._ensure_header(0)
 
     @abstractmethod
-    def _encode(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        """Encode events and triggers (times relative to ``self._origin``) into words."""
+    def _encode(
+        self, events: npt.NDArray[Any], triggers: npt.NDArray[Any], last: int
+    ) -> npt.NDArray[Any]:
+        """Encode events and triggers into words; ``last`` is their latest time relative to
+        ``self._origin`` (to size the output)."""
 
     _origin: int
 
