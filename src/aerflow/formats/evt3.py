@@ -89,6 +89,14 @@ def _decode(
                 else:
                     dropped += 1
             i += 1
+        elif kind == _ADDR_Y:  # the commonest words after ADDR_X: tested early
+            y = word & 0xFFF
+            is_cd = 1
+            valid = 1 if y < height else 0
+            i += 1
+        elif kind == _TIME_LOW:
+            low = word & 0xFFF
+            i += 1
         elif kind == _VECT_12:
             if i + 3 > size:
                 break
