@@ -111,6 +111,35 @@ def _open_udp(address: str, port: int | None = None, **options: Any) -> Stream:
     return _receiver_stream(UdpReceiver(address, **options))
 
 
+def _open_camera(
+    recording: str | None = None,
+    serial: str | None = None,
+    config: str | None = None,
+    emulate: str | None = None,
+    speed: float = 1.0,
+    loop: bool = False,
+    ring_length: int | None = None,
+) -> Stream:
+    from . import devices
+
+    if recording is not None and emulate is None:
+        raise AerflowError(
+            f"{recording}: only an emulated camera plays a recording: add --emulate MODEL"
+        )
+    if not speed >= 0:
+        raise AerflowError(f"--speed must be positive (0: as fast as possible), not {speed}")
+    backend = None
+    if emulate is not None:
+        backend = devices.emulate(emulate, recording, speed=speed or None, serial=serial, loop=loop)
+    camera = devices.open(
+        serial,
+        config,
+        backend=backend,
+        ring_length=devices.DEFAULT_RING_LENGTH if ring_length is None else ring_length,
+    )
+    return camera.stream()
+
+
 def _receiver_stream(receiver: Any) -> Stream:
     from .stream import IterableStream
 
@@ -189,6 +218,46 @@ SOURCES: dict[str, Component] = {
             _open_udp,
         ),
         Component("stdin", "CSV text on standard input", _TEXT_OPTIONS, _open_stdin),
+        Component(
+            "camera",
+            "a USB event camera (`aerflow devices` lists them), or an emulated one playing a "
+            "recording",
+            (
+                Option(
+                    "recording",
+                    str,
+                    "recording the emulated camera plays (with --emulate; default: synthetic)",
+                    positional=True,
+                ),
+                Option("serial", str, "the camera's serial (default: the first camera found)"),
+                Option(
+                    "config",
+                    str,
+                    "TOML or JSON configuration file "
+                    "(`aerflow devices --config-template MODEL` prints one)",
+                ),
+                Option(
+                    "emulate",
+                    str,
+                    "emulate a camera of this model: evk4, evk3_hd, dvxplorer or davis346",
+                ),
+                Option(
+                    "speed",
+                    float,
+                    "emulated playback speed, times real time (0: as fast as the pipeline "
+                    "takes it)",
+                    default=1.0,
+                ),
+                Option("loop", bool, "emulated: replay the recording for ever", default=False),
+                Option(
+                    "ring_length",
+                    int,
+                    "USB buffers (128 KiB each) held while the pipeline falls behind "
+                    "(default: 512)",
+                ),
+            ),
+            _open_camera,
+        ),
     )
 }
 

@@ -1,5 +1,5 @@
 """``aerflow`` command line: the pipeline (``input ... filter ... output ...``) and the
-commands ``info``, ``formats``, ``convert`` and ``sample``."""
+commands ``info``, ``formats``, ``convert``, ``sample``, ``devices`` and ``udev``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import TextIO
 from .. import api, registry
 from ..errors import AerflowError
 from ..render.commands import add_plot_commands, run_plot
+from .devices import add_device_commands, run_devices, run_udev
 from .pipeline import KEYWORDS, run_pipeline
 from .summary import summarize
 
@@ -46,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("destination", help="file to write (format from --to or its extension)")
     sample.add_argument("--to", dest="destination_format", help="destination format")
     add_plot_commands(commands)
+    add_device_commands(commands)
     return parser
 
 
@@ -117,6 +119,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             _sample(args)
         elif args.command == "plot":
             run_plot(args, sys.stdout)
+        elif args.command == "devices":
+            run_devices(args, sys.stdout)
+        elif args.command == "udev":
+            run_udev(args, sys.stdout)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader of our output went away (e.g. `| head`): leave quietly.

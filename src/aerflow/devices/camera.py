@@ -1,0 +1,748 @@
+"""An opened camera: device selection, the ring of USB buffers, the decode thread, iteration.
+
+Threads of one camera:
+
+- the transport's (libusb's event loop, or an emulated device's player) copies each completed
+  bulk transfer into the :class:`~aerflow.devices.ring.Ring`;
+- the camera's decode thread takes ring buffers in order and decodes each with the driver's
+  decoder (numba kernels that release the GIL) into a packet, handed over through a small
+  bounded queue (one item per USB buffer, never per event);
+- the caller's thread iterates ``(status, packet)``, merging the packets waiting (at most
+  ``max_buffers`` USB buffers per iteration).
+
+In raw mode there is no decode thread: the caller's thread takes the ring buffers' bytes.
+Configuration updates run on the caller's thread, under the driver's lock.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, is_dataclass
+from types import TracebackType
+from typing import Any, Generic, NoReturn, TypeVar, cast
+
+from ..errors import (
+    ConfigurationError,
+    DeviceDisconnectedError,
+    DeviceError,
+    DeviceNotFoundError,
+    DeviceProtocolError,
+)
+from ..events import Packet, concatenate_packets, empty_events
+from ..stream import Properties, Stream
+from .driver import CameraDriver
+from .ring import (
+    DEFAULT_BUFFER_LENGTH,
+    DEFAULT_IN_FLIGHT,
+    DEFAULT_RING_LENGTH,
+    Ring,
+    RingEnded,
+)
+from .status import RingStatus, Status
+from .usb import TransferStatus, UsbBackend, UsbDeviceInfo, UsbHandle
+
+__all__ = [
+    "DECODED_AHEAD",
+    "DEFAULT_MAX_BUFFERS",
+    "Camera",
+    "CameraStream",
+    "ListedDevice",
+    "list_devices",
+    "open_camera",
+]
+
+log = logging.getLogger(__name__)
+
+DECODED_AHEAD = 4
+"""Decoded USB buffers that may wait for the caller (the decode thread's bounded hand-off),
+besides the one being decoded."""
+DEFAULT_MAX_BUFFERS = 64
+"""USB buffers merged at most into one iteration's packet."""
+BUFFER_ALIGNMENT = 512
+"""buffer_length must be a multiple of this (the bulk endpoints' packet size at USB 2; a
+USB 3 endpoint's is 1024, so multiples of 1024 are best for real cameras)."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ListedDevice:
+    """A supported camera seen on the bus. ``error`` says why it could not be identified
+    (busy, no permission, ...); ``name`` and ``serial`` are then None when unknown."""
+
+    name: str | None
+    """The driver's name, e.g. "prophesee_evk4"."""
+    model: str
+    """Human-readable model ("Prophesee EVK4"), or the candidates when unidentified."""
+    serial: str | None
+    bus: int
+    address: int
+    speed: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """The stream ended with ``status`` after every buffer before it."""
+
+    status: TransferStatus
+
+
+_TIMEOUT = object()
+_CLOSED = object()
+
+
+class _Handoff:
+    """A bounded FIFO between the decode thread and the caller; closing wakes both.
+
+    Its length counts the decoded buffers waiting (tuples; not the end marker) plus the one
+    the decode thread has *reserved* (taken from the ring and is decoding), so that the
+    caller knows they will come."""
+
+    def __init__(self, capacity: int) -> None:
+        self._items: collections.deque[Any] = collections.deque()
+        self._capacity = capacity
+        self._condition = threading.Condition(threading.Lock())
+        self._closed = False
+        self._reserved = 0
+        self._data = 0
+
+    def __len__(self) -> int:
+        return self._data + self._reserved
+
+    def reserve(self) -> None:
+        """Announce an item being prepared (counted by len() until it is put)."""
+        with self._condition:
+            self._reserved += 1
+
+    def put(self, item: Any, *, reserved: bool = False) -> bool:
+        """Append, waiting for room; False (and nothing added) once closed. ``reserved``:
+        the item announced by :meth:`reserve`."""
+        with self._condition:
+            while len(self._items) >= self._capacity and not self._closed:
+                self._condition.wait()
+            if self._closed:
+                return False
+            self._items.append(item)
+            if isinstance(item, tuple):
+                self._data += 1
+            if reserved:
+                self._reserved -= 1
+            self._condition.notify_all()
+            return True
+
+    def get(self, timeout: float | None) -> Any:
+        """The next item, _TIMEOUT after ``timeout`` seconds, or _CLOSED."""
+        with self._condition:
+            if not self._items and not self._closed:
+                if timeout is None:
+                    while not self._items and not self._closed:
+                        self._condition.wait()
+                else:
+                    deadline = time.monotonic() + timeout
+                    while not self._items and not self._closed:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            return _TIMEOUT
+                        self._condition.wait(remaining)
+            if self._closed:
+                return _CLOSED
+            item = self._items.popleft()
+            if isinstance(item, tuple):
+                self._data -= 1
+            self._condition.notify_all()
+            return item
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._items.clear()
+            self._reserved = self._data = 0
+            self._condition.notify_all()
+
+
+def _where(info: UsbDeviceInfo) -> str:
+    return (
+        f"the camera on bus {info.bus} address {info.address} "
+        f"({info.vendor_id:04x}:{info.product_id:04x})"
+    )
+
+
+class Camera(Generic[T]):
+    """An opened camera streaming into its ring; iterate it for ``(status, packet)``.
+
+    ``packet`` is an :class:`aerflow.Packet` (events, triggers, IMU samples, frames), or in
+    raw mode the undecoded bytes of the data endpoint (``bytes``, None on timeout). Each
+    iteration merges the USB buffers waiting, up to ``max_buffers``. Without a timeout an
+    iteration waits for data; with one it returns an empty packet (None in raw mode) and a
+    status whose ``ring`` is None when nothing came in time.
+
+    Iteration ends (StopIteration) when an emulated recording ends or the camera is closed;
+    it raises :class:`~aerflow.errors.DeviceDisconnectedError` once the data received before
+    a disconnection has been returned, and the camera then releases the device and its
+    threads. Use it as a context manager, or call :meth:`close`.
+
+    Build it with :func:`aerflow.devices.open`.
+    """
+
+    def __init__(
+        self,
+        handle: UsbHandle,
+        driver: CameraDriver,
+        configuration: Any,
+        *,
+        raw: bool,
+        timeout: float | None,
+        buffer_length: int,
+        ring_length: int,
+        in_flight: int,
+        max_buffers: int,
+        lossless: bool,
+    ) -> None:
+        self.handle = handle
+        self.driver = driver
+        """The model's driver, for its extras (e.g. ``camera.driver.temperature()``)."""
+        self.raw = raw
+        self.timeout = timeout
+        self._configuration = configuration
+        self._max_buffers = max_buffers
+        self._ring = Ring(buffer_length, ring_length, lossless=lossless)
+        self._handoff = _Handoff(DECODED_AHEAD)
+        self._current_t: int | None = None
+        self._pending: _End | BaseException | None = None
+        self._finished: _End | BaseException | None = None
+        self._close_lock = threading.Lock()
+        self._closed = False
+        self._decode_thread: threading.Thread | None = None
+        self.properties = Properties(
+            format=driver.name, width=driver.width, height=driver.height, live=True
+        )
+        """Standard stream properties: format is the driver's name, live is True."""
+        decoder = None if raw else driver.decoder()
+        handle.start_stream(driver.data_endpoint, buffer_length, in_flight, self._ring.push)
+        if decoder is not None:
+            self._decode_thread = threading.Thread(
+                target=self._decode,
+                args=(decoder,),
+                name=f"aerflow-camera-decode-{driver.serial}",
+                daemon=True,
+            )
+            self._decode_thread.start()
+
+    # -- facts --------------------------------------------------------------------------------
+    @property
+    def serial(self) -> str:
+        return self.driver.serial
+
+    @property
+    def name(self) -> str:
+        """The driver's name, e.g. "prophesee_evk4"."""
+        return self.driver.name
+
+    @property
+    def model(self) -> str:
+        """The model's name, e.g. "Prophesee EVK4"."""
+        return self.driver.model
+
+    @property
+    def sensor_size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.driver.width, self.driver.height
+
+    @property
+    def configuration(self) -> Any:
+        """The configuration in force (the model's frozen dataclass)."""
+        return self._configuration
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def ring_capacity(self) -> int:
+        """The most USB buffers the camera holds for the caller (ring, plus decoded ahead)."""
+        return self._ring.ring_length + (0 if self.raw else DECODED_AHEAD + 1)
+
+    def backlog(self) -> int:
+        """USB buffers received and not yet returned (in the ring or decoded and waiting)."""
+        return self._ring.backlog + len(self._handoff)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Camera {self.name} {self.serial!r} ({state}{', raw' if self.raw else ''})>"
+
+    # -- decoding thread ------------------------------------------------------------------------
+    def _decode(self, decoder: Any) -> None:
+        ring = self._ring
+        handoff = self._handoff
+        try:
+            while True:
+                try:
+                    buffer = ring.next(None)
+                except RingEnded as end:
+                    handoff.put(_End(end.status))
+                    return
+                assert buffer is not None
+                handoff.reserve()
+                packet = decoder.decode(buffer.data)
+                ring.release()
+                item = (packet, buffer.system_time, buffer.first_after_gap, decoder.current_t)
+                if not handoff.put(item, reserved=True):
+                    return
+        except BaseException as error:  # handed to the caller, raised there
+            log.debug("the decode thread failed", exc_info=True)
+            handoff.put(error)
+
+    # -- iteration ------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[tuple[Status, T]]:
+        return self
+
+    def __next__(self) -> tuple[Status, T]:
+        if self._finished is not None:
+            self._finish(self._finished)
+        if self._pending is not None:
+            self._finish(self._pending)
+        if self._closed:
+            raise StopIteration
+        if self.raw:
+            return cast("tuple[Status, T]", self._next_raw())
+        return cast("tuple[Status, T]", self._next_decoded())
+
+    def _finish(self, end: _End | BaseException) -> NoReturn:
+        """Close and end the iteration with ``end`` (again at every later call)."""
+        self._finished = end
+        self.close()
+        if isinstance(end, BaseException):
+            raise end
+        status = end.status
+        if status in (TransferStatus.END_OF_RECORDING, TransferStatus.CANCELLED):
+            raise StopIteration
+        if status is TransferStatus.NO_DEVICE:
+            raise DeviceDisconnectedError("the camera was disconnected", serial=self.serial)
+        if status is TransferStatus.OVERFLOW:
+            raise DeviceProtocolError(
+                "the camera sent more than a USB transfer holds (buffer_length should be a "
+                "multiple of 1024)",
+                serial=self.serial,
+            )
+        if status is TransferStatus.STALL:
+            raise DeviceError("the data endpoint stalled", serial=self.serial)
+        raise DeviceError(f"the USB stream failed ({status.value})", serial=self.serial)
+
+    def _deadline(self) -> float | None:
+        return None if self.timeout is None else time.monotonic() + self.timeout
+
+    def _next_decoded(self) -> tuple[Status, Packet]:
+        handoff = self._handoff
+        deadline = self._deadline()
+        first = handoff.get(self.timeout)
+        if first is _TIMEOUT:
+            return Status(time.time(), None, self._current_t), Packet(empty_events())
+        if first is _CLOSED:
+            raise StopIteration
+        if not isinstance(first, tuple):
+            self._finish(first)
+        items = [first]
+        wanted = min(self._max_buffers, 1 + len(handoff) + self._ring.backlog)
+        while len(items) < wanted:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            item = handoff.get(remaining)
+            if item is _TIMEOUT or item is _CLOSED:
+                break
+            if not isinstance(item, tuple):
+                self._pending = item
+                break
+            items.append(item)
+        overflow: list[int] = []
+        offset = 0
+        for packet, _, after_gap, _ in items:
+            if after_gap:
+                overflow.append(offset)
+            offset += len(packet.events)
+        self._current_t = items[-1][3]
+        merged = concatenate_packets([item[0] for item in items])
+        return self._status(items[0][1], len(items), overflow, self._current_t), merged
+
+    def _next_raw(self) -> tuple[Status, bytes | None]:
+        ring = self._ring
+        try:
+            first = ring.next(self.timeout)
+        except RingEnded as end:
+            self._finish(_End(end.status))
+        if first is None:
+            return Status(time.time(), None, None), None
+        parts = [first.data.tobytes()]
+        overflow = [0] if first.first_after_gap else []
+        size = len(parts[0])
+        wanted = min(self._max_buffers, 1 + ring.backlog)
+        while len(parts) < wanted:
+            try:
+                buffer = ring.next(0)
+            except RingEnded as end:
+                self._pending = _End(end.status)
+                break
+            if buffer is None:
+                break
+            if buffer.first_after_gap:
+                overflow.append(size)
+            parts.append(buffer.data.tobytes())
+            size += len(parts[-1])
+        ring.release()
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        return self._status(first.system_time, len(parts), overflow, None), data
+
+    def _status(
+        self, first_time: float, buffers: int, overflow: list[int], current_t: int | None
+    ) -> Status:
+        ring = self._ring
+        ring_status = RingStatus(
+            system_time=first_time,
+            backlog=self.backlog(),
+            buffers=buffers,
+            clutch_engaged=ring.clutch_engaged,
+            dropped_buffers=ring.dropped_buffers,
+            overflow_indices=tuple(overflow),
+            dropped_bytes=ring.dropped_bytes,
+        )
+        return Status(time.time(), ring_status, current_t)
+
+    def clear_backlog(self, until: int = 0) -> None:
+        """Discard the USB buffers waiting, leaving at most ``until``.
+
+        Decoded cameras still decode what they discard, so the decoder's time stays right.
+        Data keeps arriving meanwhile: this discards what waited when it was called."""
+        if until < 0:
+            raise ValueError(f"until must not be negative, not {until}")
+        if self._closed or self._pending is not None:
+            return
+        excess = self.backlog() - until
+        if self.raw:
+            for _ in range(excess):
+                try:
+                    if self._ring.next(0) is None:
+                        break
+                except RingEnded as end:
+                    self._pending = _End(end.status)
+                    break
+            self._ring.release()
+            return
+        for _ in range(excess):
+            item = self._handoff.get(None)
+            if item is _TIMEOUT or item is _CLOSED:
+                break
+            if not isinstance(item, tuple):
+                self._pending = item
+                break
+            self._current_t = item[3]
+
+    # -- configuration --------------------------------------------------------------------------
+    def update_configuration(self, configuration: Any) -> None:
+        """Apply ``configuration`` (the model's configuration dataclass, or a TOML/JSON file
+        holding one) while streaming: the driver writes only what changed, before this
+        returns. Raises ConfigurationError for another model's configuration or a change
+        the hardware cannot make live (nothing is then written)."""
+        configuration = resolve_configuration(type(self.driver), configuration)
+        if self._closed:
+            raise DeviceError("the camera is closed", serial=self.serial)
+        with self.driver.lock:
+            self.driver.update_configuration(self._configuration, configuration)
+        self._configuration = configuration
+
+    # -- lifetime -----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the device and the stream, release the device, and join the camera's
+        threads. Safe to call more than once and from another thread."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._ring.close()
+        self._handoff.close()
+        try:
+            with self.driver.lock:
+                self.driver.close()
+        except Exception:
+            log.warning("%s: the camera's stop sequence failed", self.serial, exc_info=True)
+        try:
+            self.handle.stop_stream()
+        except Exception:
+            log.warning("%s: stopping the USB stream failed", self.serial, exc_info=True)
+        try:
+            self.handle.close()
+        except Exception:
+            log.warning("%s: closing the USB device failed", self.serial, exc_info=True)
+        thread = self._decode_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
+            if thread.is_alive():
+                log.warning("%s: the decode thread did not stop within 5 s", self.serial)
+        log.debug("%s: closed", self.serial)
+
+    def __enter__(self) -> Camera[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def stream(self) -> CameraStream:
+        """This camera as a pipeline :class:`~aerflow.stream.Stream` of packets (decoded
+        cameras only): filters, sinks, :func:`aerflow.pipeline.run` and the tensor
+        functions accept it. Closing the stream closes the camera."""
+        if self.raw:
+            raise ValueError(
+                "a raw camera yields bytes, not packets: open it without raw=True to use it "
+                "as a stream"
+            )
+        return CameraStream(cast("Camera[Packet]", self))
+
+
+class CameraStream(Stream):
+    """A decoded camera as a live stream of packets; iterations that timed out empty are
+    skipped. ``last_status`` is the status that came with the latest packet."""
+
+    def __init__(self, camera: Camera[Packet]) -> None:
+        self.camera = camera
+        self.properties = camera.properties
+        self.last_status: Status | None = None
+
+    def __iter__(self) -> Iterator[Packet]:
+        for status, packet in self.camera:
+            if status.ring is None:
+                continue
+            self.last_status = status
+            yield packet
+
+    def close(self) -> None:
+        self.camera.close()
+
+
+# -- configuration --------------------------------------------------------------------------------
+def resolve_configuration(driver: type[CameraDriver], configuration: Any) -> Any:
+    """``configuration`` checked against ``driver``: None gives the default, a path is
+    loaded (TOML or JSON), an instance must be of the driver's configuration type."""
+    expected = driver.configuration_type
+    if configuration is None:
+        return expected()
+    if isinstance(configuration, (str, os.PathLike)):
+        from .config_files import load
+
+        return load(configuration, expected)
+    if not isinstance(configuration, expected):
+        raise ConfigurationError(
+            f"{driver.name} takes a {expected.__module__}.{expected.__qualname__}, not a "
+            f"{type(configuration).__module__}.{type(configuration).__qualname__}"
+        )
+    return configuration
+
+
+# -- selection ----------------------------------------------------------------------------------
+def _candidates(
+    info: UsbDeviceInfo, drivers: Sequence[type[CameraDriver]]
+) -> builtins.list[type[CameraDriver]]:
+    ids = (info.vendor_id, info.product_id)
+    return [driver for driver in drivers if ids in driver.ids]
+
+
+def _identify(
+    handle: UsbHandle, drivers: Sequence[type[CameraDriver]]
+) -> tuple[type[CameraDriver], str] | None:
+    for driver in drivers:
+        serial = driver.identify(handle)
+        if serial is not None:
+            return driver, serial
+    return None
+
+
+def _models(drivers: Sequence[type[CameraDriver]]) -> str:
+    return " or ".join(driver.model for driver in drivers)
+
+
+def list_devices(
+    backend: UsbBackend, drivers: Sequence[type[CameraDriver]]
+) -> builtins.list[ListedDevice]:
+    """Every device whose ids some driver owns, identified; per-device failures (busy, no
+    permission, an unexpected answer) are reported in ``error``, never raised."""
+    listed: builtins.list[ListedDevice] = []
+    for info in backend.devices():
+        candidates = _candidates(info, drivers)
+        if not candidates:
+            continue
+        unknown = ListedDevice(
+            name=candidates[0].name if len(candidates) == 1 else None,
+            model=_models(candidates),
+            serial=None,
+            bus=info.bus,
+            address=info.address,
+            speed=info.speed,
+        )
+        try:
+            handle = backend.open(info)
+        except DeviceError as error:
+            listed.append(_with_error(unknown, error))
+            continue
+        try:
+            match = _identify(handle, candidates)
+        except DeviceError as error:
+            listed.append(_with_error(unknown, error))
+            continue
+        finally:
+            handle.close()
+        if match is None:
+            listed.append(_with_error(unknown, "not recognised: no driver identifies this device"))
+            continue
+        driver, serial = match
+        listed.append(
+            ListedDevice(driver.name, driver.model, serial, info.bus, info.address, info.speed)
+        )
+    return listed
+
+
+def _with_error(device: ListedDevice, error: DeviceError | str) -> ListedDevice:
+    message = error if isinstance(error, str) else error.reason
+    return ListedDevice(
+        device.name, device.model, device.serial, device.bus, device.address, device.speed, message
+    )
+
+
+def _select(
+    backend: UsbBackend, drivers: Sequence[type[CameraDriver]], serial: str | None
+) -> tuple[UsbHandle, type[CameraDriver], str]:
+    """Open the first camera (or the one with ``serial``) a driver identifies."""
+    failures: builtins.list[tuple[UsbDeviceInfo, DeviceError]] = []
+    others: builtins.list[str] = []
+    for info in backend.devices():
+        candidates = _candidates(info, drivers)
+        if not candidates:
+            continue
+        try:
+            handle = backend.open(info)
+        except DeviceNotFoundError:
+            continue  # unplugged since the enumeration
+        except DeviceError as error:
+            log.debug("%s: %s", _where(info), error)
+            failures.append((info, error))
+            continue
+        try:
+            match = _identify(handle, candidates)
+        except DeviceError as error:
+            handle.close()
+            failures.append((info, error))
+            continue
+        except BaseException:
+            handle.close()
+            raise
+        if match is None:
+            handle.close()
+            continue
+        driver, device_serial = match
+        if serial is not None and device_serial != serial:
+            handle.close()
+            others.append(device_serial)
+            continue
+        return handle, driver, device_serial
+    raise _selection_error(serial, failures, others)
+
+
+def _selection_error(
+    serial: str | None,
+    failures: Sequence[tuple[UsbDeviceInfo, DeviceError]],
+    others: Sequence[str],
+) -> DeviceError:
+    wanted = "no camera" if serial is None else f"no camera with serial {serial}"
+    if failures:
+        # The first failure's kind (busy, no permission...) says what to do about it.
+        reasons = "; ".join(f"{_where(info)}: {error.reason}" for info, error in failures)
+        prefix = "" if serial is None and not others else f"{wanted} among those opened; "
+        return type(failures[0][1])(f"{prefix}{reasons}")
+    if serial is not None and others:
+        return DeviceNotFoundError(f"{wanted} (found: {', '.join(others)})")
+    return DeviceNotFoundError(
+        f"{wanted} found: is it plugged in? `aerflow devices` lists the cameras aerflow can "
+        "see (on Linux, `sudo aerflow udev install` gives access to them)"
+    )
+
+
+def open_camera(
+    backend: UsbBackend,
+    drivers: Sequence[type[CameraDriver]],
+    *,
+    serial: str | None = None,
+    configuration: Any = None,
+    raw: bool = False,
+    timeout: float | None = None,
+    buffer_length: int = DEFAULT_BUFFER_LENGTH,
+    ring_length: int = DEFAULT_RING_LENGTH,
+    in_flight: int = DEFAULT_IN_FLIGHT,
+    max_buffers: int = DEFAULT_MAX_BUFFERS,
+    lossless: bool = False,
+) -> Camera[Any]:
+    """Select, open, configure and start a camera (see :func:`aerflow.devices.open`)."""
+    if buffer_length < BUFFER_ALIGNMENT or buffer_length % BUFFER_ALIGNMENT:
+        raise ValueError(
+            f"buffer_length must be a positive multiple of {BUFFER_ALIGNMENT}, not {buffer_length}"
+        )
+    if ring_length < 2:
+        raise ValueError(f"ring_length must be at least 2, not {ring_length}")
+    if in_flight < 1:
+        raise ValueError(f"in_flight must be at least 1, not {in_flight}")
+    if max_buffers < 1:
+        raise ValueError(f"max_buffers must be at least 1, not {max_buffers}")
+    if timeout is not None and not timeout >= 0:
+        raise ValueError(f"timeout must be None or >= 0, not {timeout}")
+    if configuration is not None and is_dataclass(configuration):
+        matching = [d for d in drivers if isinstance(configuration, d.configuration_type)]
+        if not matching:
+            raise ConfigurationError(
+                f"no camera driver takes a {type(configuration).__qualname__} configuration"
+            )
+        drivers = matching
+    handle, driver_type, device_serial = _select(backend, drivers, serial)
+    try:
+        resolved = resolve_configuration(driver_type, configuration)
+        driver = driver_type(handle, device_serial)
+        with driver.lock:
+            driver.open(resolved)
+    except BaseException:
+        handle.close()
+        raise
+    try:
+        camera: Camera[Any] = Camera(
+            handle,
+            driver,
+            resolved,
+            raw=raw,
+            timeout=timeout,
+            buffer_length=buffer_length,
+            ring_length=ring_length,
+            in_flight=in_flight,
+            max_buffers=max_buffers,
+            lossless=lossless,
+        )
+    except BaseException:
+        try:
+            with driver.lock:
+                driver.close()
+        finally:
+            handle.close()
+        raise
+    info = handle.info
+    log.info(
+        "%s: opened %s on bus %d address %d (%s)",
+        device_serial,
+        driver_type.model,
+        info.bus,
+        info.address,
+        info.speed,
+    )
+    return camera
