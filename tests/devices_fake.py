@@ -267,15 +267,16 @@ class OtherDriver(FakeDriver):
 
 
 class FailingDecoder(FakeDecoder):
-    """Fails on its third chunk."""
+    """Fails once it has been given more than 2000 bytes (its stream's third chunk or a
+    batch reaching it)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.calls = 0
+        self.received = 0
 
     def decode(self, data: npt.NDArray[np.uint8]) -> aerflow.Packet:
-        self.calls += 1
-        if self.calls == 3:
+        self.received += len(data)
+        if self.received > 2000:
             raise RuntimeError("decoder failure")
         return super().decode(data)
 

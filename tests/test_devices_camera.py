@@ -209,18 +209,24 @@ def test_a_slow_consumer_makes_drops_that_are_counted_while_memory_stays_bounded
 
 
 # -- clear_backlog --------------------------------------------------------------------------------
-def test_clear_backlog_keeps_the_decoder_consistent() -> None:
+@pytest.mark.parametrize("max_buffers", [1, 64])
+def test_clear_backlog_keeps_the_decoder_consistent(max_buffers: int) -> None:
     expected = make_events(1_539)  # 20 007 bytes: 21 chunks of 1000 bytes, records split
     device = FakeDevice(events=expected, chunk_bytes=1000)
-    camera = open_fake(device)
+    camera = open_fake(device, max_buffers=max_buffers)
     assert device.finished.wait(10)
     wait_until(lambda: camera.backlog() == 21)
     camera.clear_backlog(until=3)
-    assert camera.backlog() == 3
-    events, _ = read_all(camera)
-    # The 18 chunks discarded were decoded: the first event returned is the record that
-    # began in chunk 18 and ends in chunk 19.
-    assert_same_events(events, expected[18_000 // 13 :])
+    # Buffers the decode thread took together (max_buffers > 1) are discarded together:
+    # at most 3 remain, exactly 3 when it takes them one by one.
+    left = camera.backlog()
+    assert left == 3 if max_buffers == 1 else left <= 3
+    packets, _ = read_packets(camera)
+    events = np.concatenate([expected[:0], *packets])
+    # The chunks discarded were decoded: the first event returned is the record that ends
+    # in the first chunk kept.
+    discarded_bytes = (21 - left) * 1000
+    assert_same_events(events, expected[discarded_bytes // 13 :])
 
 
 def test_clear_backlog_to_nothing() -> None:
@@ -654,3 +660,21 @@ def test_libusb_a_refused_resubmission_ends_the_stream() -> None:
     assert handle.done.wait(5)
     handle.stop_stream()
     assert calls == [(b"abc", TransferStatus.COMPLETED), (b"", TransferStatus.NO_DEVICE)]
+
+
+class _Evt3FakeDriver(FakeDriver):
+    raw_format = "evt3"
+
+
+def test_raw_header_makes_a_prophesee_raw_file(tmp_path: Path) -> None:
+    with open_fake(FakeDevice(), raw=True, drivers=[_Evt3FakeDriver]) as camera:
+        header = camera.raw_header()
+    path = tmp_path / "empty.raw"
+    path.write_bytes(header)
+    with aerflow.open(path) as reader:
+        assert reader.properties.format == "evt3"
+        assert reader.properties.sensor_size == (64, 48)
+        assert len(reader.read().events) == 0
+    assert b"% serial_number FAKE0001\n" in header
+    with open_fake(FakeDevice(), raw=True) as camera, pytest.raises(ValueError, match="raw"):
+        camera.raw_header()

@@ -926,3 +926,16 @@ def test_emulated_products_and_serials() -> None:
     ids = (EmulatedEvk3Hd().info.vendor_id, EmulatedEvk3Hd().info.product_id)
     assert ids in Evk3HdDriver.ids
     assert EmulatedEvk4().info != EmulatedEvk4().info  # distinct bus addresses
+
+
+def test_stream_decoder_grows_past_one_event_per_word() -> None:
+    """Full vector groups yield 32 events per 3 words, and many triggers in a row: both
+    outputs must grow within one chunk without losing or repeating anything."""
+    words = [0x8000 | 5, 0x6000 | 7, 0x0000 | 10]  # TIME_HIGH, TIME_LOW, ADDR_Y 10
+    for group in range(300):
+        words += [0x3000 | (1 << 11) | 64, 0x4FFF, 0x4FFF, 0x50FF]  # base x 64, 32 ON events
+        words += [0xA000 | ((group % 16) << 8) | (group & 1)]  # a trigger after each group
+    data = np.array(words, "<u2").tobytes()
+    events, triggers = _decode_in_chunks(data, [])
+    assert len(events) == 300 * 32 and len(triggers) == 300
+    _check_splits(data)

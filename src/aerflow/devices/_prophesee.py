@@ -16,7 +16,6 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numba as nb
 import numpy as np
 import numpy.typing as npt
 
@@ -456,28 +455,16 @@ def changed_words(
 
 
 # -- the live EVT 3.0 stream ------------------------------------------------------------------
-_ADDR_X, _VECT_12, _EXT_TRIGGER = 0x2, 0x4, 0xA
-_EVENTS_PER_VECTOR_GROUP = 32
-
-
-@nb.njit(nogil=True, cache=True)
-def _output_bounds(words: Any) -> tuple[int, int]:
-    """Upper bounds of the events and triggers that ``words`` can yield: one per ADDR_X,
-    32 per VECT_12 (the first word of a 12 + 12 + 8 group), one per EXT_TRIGGER."""
-    events = 0
-    triggers = 0
-    for i in range(words.size):
-        kind = words[i] >> 12
-        if kind == _ADDR_X:
-            events += 1
-        elif kind == _VECT_12:
-            events += _EVENTS_PER_VECTOR_GROUP
-        elif kind == _EXT_TRIGGER:
-            triggers += 1
-    return events, triggers
-
-
+_MAX_GROUP_EVENTS = 32
+"""The most events one word or group yields (a VECT_12 + VECT_12 + VECT_8 group)."""
+_FIRST_TRIGGERS = 64
 _EMPTY_BYTES = np.empty(0, np.uint8)
+
+
+def _grown(array: npt.NDArray[Any], filled: int) -> npt.NDArray[Any]:
+    larger = np.empty(2 * array.size, array.dtype)
+    larger[:filled] = array[:filled]
+    return larger
 
 
 class Evt3StreamDecoder:
@@ -486,8 +473,8 @@ class Evt3StreamDecoder:
     It runs the EVT 3.0 file decoder's kernel (``formats/evt3.py``) with its state kept
     between chunks; an odd trailing byte, or a vector or ERC group cut by the chunk's end, is
     kept and decoded with the next chunk. Events before the first TIME_HIGH word are dropped.
-    Output arrays are sized from an upper bound computed for each chunk, so decoding never
-    stops for room. Events outside ``width`` × ``height`` are dropped and counted.
+    Output arrays start at one event per word and grow when a chunk yields more. Events
+    outside ``width`` × ``height`` are dropped and counted.
     """
 
     def __init__(self, width: int = SENSOR_WIDTH, height: int = SENSOR_HEIGHT) -> None:
@@ -522,15 +509,24 @@ class Evt3StreamDecoder:
         words = chunk[:usable].view("<u2")
         if not words.flags.aligned:
             words = words.copy()
-        event_bound, trigger_bound = _output_bounds(words)
-        events = np.empty(event_bound, EVENTS_DTYPE)
-        triggers = np.empty(trigger_bound, TRIGGERS_DTYPE)
-        consumed, n, m = _evt3_decode(
-            words, self._state, self.width, self.height, events, 0, triggers, 0
-        )
-        self._pending = chunk[2 * consumed :].copy() if 2 * consumed < chunk.size else _EMPTY_BYTES
-        if n < event_bound:
-            events.resize(n, refcheck=False)
-        if m < trigger_bound:
-            triggers.resize(m, refcheck=False)
+        # About one event per word on a camera's usual data; the kernel stops where an output
+        # is full, and decoding goes on into a larger one (rare: dense vector groups).
+        events = np.empty(words.size + _MAX_GROUP_EVENTS, EVENTS_DTYPE)
+        triggers = np.empty(_FIRST_TRIGGERS, TRIGGERS_DTYPE)
+        start = n = m = 0
+        while True:
+            consumed, n, m = _evt3_decode(
+                words[start:], self._state, self.width, self.height, events, n, triggers, m
+            )
+            start += consumed
+            events_full = events.size - n < _MAX_GROUP_EVENTS
+            if start >= words.size or not (events_full or m == triggers.size):
+                break  # done, or the rest is a group cut by the chunk's end
+            if events_full:
+                events = _grown(events, n)
+            if m == triggers.size:
+                triggers = _grown(triggers, m)
+        self._pending = chunk[2 * start :].copy() if 2 * start < chunk.size else _EMPTY_BYTES
+        events.resize(n, refcheck=False)
+        triggers.resize(m, refcheck=False)
         return Packet(events, triggers)

@@ -27,6 +27,8 @@ from dataclasses import dataclass, is_dataclass
 from types import TracebackType
 from typing import Any, Generic, NoReturn, TypeVar, cast
 
+import numpy as np
+
 from ..errors import (
     ConfigurationError,
     DeviceDisconnectedError,
@@ -62,8 +64,12 @@ log = logging.getLogger(__name__)
 DECODED_AHEAD = 4
 """Decoded USB buffers that may wait for the caller (the decode thread's bounded hand-off),
 besides the one being decoded."""
-DEFAULT_MAX_BUFFERS = 64
+DEFAULT_MAX_BUFFERS = 16
 """USB buffers merged at most into one iteration's packet."""
+DECODE_BATCH_BYTES = 1 << 21
+"""The most bytes the decode thread decodes as one piece. Its packets then stay small
+enough (about 14 MB of events at most) for the allocator to reuse freed ones instead of
+mapping, and faulting in, fresh memory for each."""
 BUFFER_ALIGNMENT = 512
 """buffer_length must be a multiple of this (the bulk endpoints' packet size at USB 2; a
 USB 3 endpoint's is 1024, so multiples of 1024 are best for real cameras)."""
@@ -101,9 +107,9 @@ _CLOSED = object()
 class _Handoff:
     """A bounded FIFO between the decode thread and the caller; closing wakes both.
 
-    Its length counts the decoded buffers waiting (tuples; not the end marker) plus the one
-    the decode thread has *reserved* (taken from the ring and is decoding), so that the
-    caller knows they will come."""
+    Its length counts the USB buffers behind the decoded items waiting (tuples, whose last
+    field is that count; not the end marker) plus those the decode thread has *reserved*
+    (taken from the ring and is decoding), so that the caller knows they will come."""
 
     def __init__(self, capacity: int) -> None:
         self._items: collections.deque[Any] = collections.deque()
@@ -116,10 +122,11 @@ class _Handoff:
     def __len__(self) -> int:
         return self._data + self._reserved
 
-    def reserve(self) -> None:
-        """Announce an item being prepared (counted by len() until it is put)."""
+    def reserve(self, buffers: int) -> None:
+        """Announce an item of ``buffers`` USB buffers being prepared (counted by len()
+        until it is put)."""
         with self._condition:
-            self._reserved += 1
+            self._reserved += buffers
 
     def put(self, item: Any, *, reserved: bool = False) -> bool:
         """Append, waiting for room; False (and nothing added) once closed. ``reserved``:
@@ -131,9 +138,9 @@ class _Handoff:
                 return False
             self._items.append(item)
             if isinstance(item, tuple):
-                self._data += 1
-            if reserved:
-                self._reserved -= 1
+                self._data += item[-1]
+                if reserved:
+                    self._reserved -= item[-1]
             self._condition.notify_all()
             return True
 
@@ -155,7 +162,7 @@ class _Handoff:
                 return _CLOSED
             item = self._items.popleft()
             if isinstance(item, tuple):
-                self._data -= 1
+                self._data -= item[-1]
             self._condition.notify_all()
             return item
 
@@ -269,6 +276,29 @@ class Camera(Generic[T]):
         """The most USB buffers the camera holds for the caller (ring, plus decoded ahead)."""
         return self._ring.ring_length + (0 if self.raw else DECODED_AHEAD + 1)
 
+    def raw_header(self) -> bytes:
+        """A file header for the raw bytes, when the data endpoint speaks a file format: for
+        EVT 3.0 cameras (Prophesee), the header of a Prophesee .raw file, so that the header
+        followed by every raw packet is a recording aerflow (and Metavision) reads. Raises
+        ValueError for cameras whose stream is no file format."""
+        from ..formats.prophesee_header import format_header
+
+        encodings = {"evt3": ("3.0", "EVT3"), "evt2": ("2.0", "EVT2"), "evt21": ("2.1", "EVT21")}
+        raw_format = self.driver.raw_format
+        if raw_format not in encodings:
+            raise ValueError(f"the {self.model}'s raw stream is not a file format")
+        evt, name = encodings[raw_format]
+        width, height = self.sensor_size
+        entries = {
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "evt": evt,
+            "format": f"{name};height={height};width={width}",
+            "geometry": f"{width}x{height}",
+            "camera_integrator_name": self.model.split()[0],
+            "serial_number": self.serial,
+        }
+        return format_header(entries)
+
     def backlog(self) -> int:
         """USB buffers received and not yet returned (in the ring or decoded and waiting)."""
         return self._ring.backlog + len(self._handoff)
@@ -281,6 +311,10 @@ class Camera(Generic[T]):
     def _decode(self, decoder: Any) -> None:
         ring = self._ring
         handoff = self._handoff
+        batch = None
+        batch_buffers = min(self._max_buffers, max(1, DECODE_BATCH_BYTES // ring.buffer_length))
+        if batch_buffers > 1:
+            batch = np.empty(batch_buffers * ring.buffer_length, np.uint8)
         try:
             while True:
                 try:
@@ -289,10 +323,30 @@ class Camera(Generic[T]):
                     handoff.put(_End(end.status))
                     return
                 assert buffer is not None
-                handoff.reserve()
-                packet = decoder.decode(buffer.data)
+                handoff.reserve(1)
+                data, buffers = buffer.data, 1
+                if batch is not None and ring.next_follows_on():
+                    # Buffers already waiting are decoded together: one packet, one hand-off
+                    # and no merging by the caller, which matters when all share one core.
+                    size = len(data)
+                    batch[:size] = data
+                    while buffers < batch_buffers and ring.next_follows_on():
+                        more = ring.next(0)
+                        assert more is not None
+                        handoff.reserve(1)
+                        batch[size : size + len(more.data)] = more.data
+                        size += len(more.data)
+                        buffers += 1
+                    data = batch[:size]
+                packet = decoder.decode(data)
                 ring.release()
-                item = (packet, buffer.system_time, buffer.first_after_gap, decoder.current_t)
+                item = (
+                    packet,
+                    buffer.system_time,
+                    buffer.first_after_gap,
+                    decoder.current_t,
+                    buffers,
+                )
                 if not handoff.put(item, reserved=True):
                     return
         except BaseException as error:  # handed to the caller, raised there
@@ -349,8 +403,9 @@ class Camera(Generic[T]):
         if not isinstance(first, tuple):
             self._finish(first)
         items = [first]
-        wanted = min(self._max_buffers, 1 + len(handoff) + self._ring.backlog)
-        while len(items) < wanted:
+        buffers = first[-1]
+        wanted = min(self._max_buffers, buffers + len(handoff) + self._ring.backlog)
+        while buffers < wanted:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             item = handoff.get(remaining)
             if item is _TIMEOUT or item is _CLOSED:
@@ -359,15 +414,16 @@ class Camera(Generic[T]):
                 self._pending = item
                 break
             items.append(item)
+            buffers += item[-1]
         overflow: list[int] = []
         offset = 0
-        for packet, _, after_gap, _ in items:
+        for packet, _, after_gap, _, _ in items:
             if after_gap:
                 overflow.append(offset)
             offset += len(packet.events)
         self._current_t = items[-1][3]
         merged = concatenate_packets([item[0] for item in items])
-        return self._status(items[0][1], len(items), overflow, self._current_t), merged
+        return self._status(items[0][1], buffers, overflow, self._current_t), merged
 
     def _next_raw(self) -> tuple[Status, bytes | None]:
         ring = self._ring
@@ -432,7 +488,7 @@ class Camera(Generic[T]):
                     break
             self._ring.release()
             return
-        for _ in range(excess):
+        while excess > 0:
             item = self._handoff.get(None)
             if item is _TIMEOUT or item is _CLOSED:
                 break
@@ -440,6 +496,7 @@ class Camera(Generic[T]):
                 self._pending = item
                 break
             self._current_t = item[3]
+            excess -= item[-1]
 
     # -- configuration --------------------------------------------------------------------------
     def update_configuration(self, configuration: Any) -> None:

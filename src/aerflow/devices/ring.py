@@ -123,6 +123,12 @@ class Ring:
         """Buffers stored and not yet handed to the reader."""
         return self._count
 
+    def next_follows_on(self) -> bool:
+        """Whether a buffer is waiting that continues the one last read (no gap between):
+        the reader may then decode both as one piece."""
+        with self._condition:
+            return self._count > 0 and not self._closed and not self._after_gap[self._read]
+
     @property
     def clutch_engaged(self) -> bool:
         """True while incoming data is being discarded."""
