@@ -220,8 +220,7 @@ SOURCES: dict[str, Component] = {
         Component("stdin", "CSV text on standard input", _TEXT_OPTIONS, _open_stdin),
         Component(
             "camera",
-            "a USB event camera (`aerflow devices` lists them), or an emulated one playing a "
-            "recording",
+            "a USB event camera (see `aerflow devices`), or an emulated one",
             (
                 Option(
                     "recording",

@@ -24,8 +24,9 @@ class StreamDecoder(Protocol):
     """Turns the bytes of the camera's data endpoint into packets, in order.
 
     Chunks may split a word or a multi-word group anywhere: the decoder keeps what it could
-    not finish and prepends it to the next chunk. Decoding runs on the camera's decode thread,
-    in numba kernels that release the GIL."""
+    not finish and prepends it to the next chunk (as a copy: ``data`` is a view into buffers the
+    camera reuses, so nothing returned or kept may refer to it). Decoding runs on the camera's
+    decode thread, in numba kernels that release the GIL."""
 
     def decode(self, data: npt.NDArray[np.uint8]) -> Packet:
         """Every event, trigger, IMU sample and frame completed by ``data``."""
