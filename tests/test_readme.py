@@ -31,8 +31,16 @@ def code_blocks(text: str, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
 
 
-CLI_SECTIONS = ("Command line", "Pictures: videos, frames, plots and a live viewer")
-PYTHON_SECTIONS = ("Python", "Events to tensors (PyTorch on any device, or NumPy)")
+CLI_SECTIONS = (
+    "Command line",
+    "Pictures: videos, frames, plots and a live viewer",
+    "USB cameras",
+)
+PYTHON_SECTIONS = (
+    "Python",
+    "Events to tensors (PyTorch on any device, or NumPy)",
+    "USB cameras",
+)
 
 
 def python_blocks() -> list[str]:
