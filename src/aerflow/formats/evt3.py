@@ -110,15 +110,17 @@ def _decode(
                     mask = (word & 0xFFF) | ((word1 & 0xFFF) << 12) | ((word2 & 0xFF) << 24)
                     t = np.uint64((loop << 24) | (high << 12) | low)
                     on = (base >> 11) & 1 == 1
+                    # Branch-free: every bit up to the highest set one writes a candidate
+                    # event and only set bits keep theirs (room for 32 was checked above).
+                    # Data-dependent branches per bit cost several times more.
                     offset = 0
                     while mask != 0:
-                        if mask & 1:
-                            event = events[n]
-                            event.t = t
-                            event.x = np.uint16(x0 + offset)
-                            event.y = np.uint16(y)
-                            event.on = on
-                            n += 1
+                        event = events[n]
+                        event.t = t
+                        event.x = np.uint16(x0 + offset)
+                        event.y = np.uint16(y)
+                        event.on = on
+                        n += mask & 1
                         mask >>= 1
                         offset += 1
                 else:
