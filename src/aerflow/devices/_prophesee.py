@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import operator
 import struct
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -452,6 +452,32 @@ def changed_words(
 ) -> list[tuple[int, int]]:
     """(address, value) of the words of ``new`` that differ from ``old`` (all when None)."""
     return [(base + 4 * k, value) for k, value in enumerate(new) if old is None or old[k] != value]
+
+
+def write_row_column_masks(write: Callable[[int, int], None], previous: Any, config: Any) -> None:
+    """Write the x/y mask words that changed (all when ``previous`` is None) and, if any did
+    or the mask mode changed, latch the ROI (td_rstn = 0 during open, 1 while running)."""
+    masks = changed_words(
+        TD_ROI_X,
+        None if previous is None else x_mask_words(previous.x_mask),
+        x_mask_words(config.x_mask),
+    ) + changed_words(
+        TD_ROI_Y,
+        None if previous is None else y_mask_words(previous.y_mask),
+        y_mask_words(config.y_mask),
+    )
+    mode_changed = (
+        previous is not None and previous.mask_intersection_only != config.mask_intersection_only
+    )
+    if masks or mode_changed:
+        for address, value in masks:
+            write(address, value)
+        write(
+            ROI_CTRL,
+            roi_ctrl(
+                intersection=config.mask_intersection_only, latch=True, running=previous is not None
+            ),
+        )
 
 
 # -- the live EVT 3.0 stream ------------------------------------------------------------------

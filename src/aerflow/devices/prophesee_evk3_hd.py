@@ -28,8 +28,6 @@ from ._prophesee import (
     SENSOR_HEIGHT,
     SENSOR_WIDTH,
     SPARE0,
-    TD_ROI_X,
-    TD_ROI_Y,
     TIME_BASE_CTRL,
     TYPE_EVK3_HD,
     CommandChannel,
@@ -37,15 +35,13 @@ from ._prophesee import (
     RateLimiter,
     Row,
     bias_word,
-    changed_words,
     frame,
     mask_indices,
     program_erc,
     read_serial,
     read_type_byte,
     roi_ctrl,
-    x_mask_words,
-    y_mask_words,
+    write_row_column_masks,
 )
 from .driver import CameraDriver
 from .usb import UsbHandle
@@ -371,30 +367,7 @@ class Evk3HdDriver(CameraDriver):
         biases = [(name, word) for name, word in words.items() if old is None or old[name] != word]
         for name, word in biases:
             channel.legacy_write(BIASES[name].address, word)
-        masks = changed_words(
-            TD_ROI_X,
-            None if previous is None else x_mask_words(previous.x_mask),
-            x_mask_words(config.x_mask),
-        ) + changed_words(
-            TD_ROI_Y,
-            None if previous is None else y_mask_words(previous.y_mask),
-            y_mask_words(config.y_mask),
-        )
-        mode_changed = (
-            previous is not None
-            and previous.mask_intersection_only != config.mask_intersection_only
-        )
-        if masks or mode_changed:
-            for address, value in masks:
-                channel.legacy_write(address, value)
-            channel.legacy_write(
-                ROI_CTRL,
-                roi_ctrl(
-                    intersection=config.mask_intersection_only,
-                    latch=True,
-                    running=previous is not None,
-                ),
-            )
+        write_row_column_masks(channel.legacy_write, previous, config)
         return bool(biases)
 
     def update_configuration(self, previous: Any, configuration: Any) -> None:

@@ -36,8 +36,6 @@ from ._prophesee import (
     SENSOR_HEIGHT,
     SENSOR_WIDTH,
     SERIAL_REQUEST,
-    TD_ROI_X,
-    TD_ROI_Y,
     TIME_BASE_CTRL,
     TYPE_IMX636,
     TYPE_IMX646,
@@ -55,8 +53,7 @@ from ._prophesee import (
     read_string,
     read_type_byte,
     roi_ctrl,
-    x_mask_words,
-    y_mask_words,
+    write_row_column_masks,
 )
 from .driver import CameraDriver
 from .usb import UsbHandle
@@ -604,30 +601,7 @@ class Evk4Driver(CameraDriver):
         for name, word in words.items():
             if old is None or old[name] != word:
                 channel.write(BIAS_ADDRESSES[name], word)
-        masks = changed_words(
-            TD_ROI_X,
-            None if previous is None else x_mask_words(previous.x_mask),
-            x_mask_words(config.x_mask),
-        ) + changed_words(
-            TD_ROI_Y,
-            None if previous is None else y_mask_words(previous.y_mask),
-            y_mask_words(config.y_mask),
-        )
-        mode_changed = (
-            previous is not None
-            and previous.mask_intersection_only != config.mask_intersection_only
-        )
-        if masks or mode_changed:
-            for address, value in masks:
-                channel.write(address, value)
-            channel.write(
-                ROI_CTRL,
-                roi_ctrl(
-                    intersection=config.mask_intersection_only,
-                    latch=True,
-                    running=previous is not None,
-                ),
-            )
+        write_row_column_masks(channel.write, previous, config)
         for address, value in changed_words(
             DIGITAL_MASK,
             None if previous is None else pixel_mask_words(previous.pixel_mask),
