@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from abc import abstractmethod
 from typing import Any
 
 import numba as nb
@@ -588,16 +589,19 @@ class _EmulatedInivation(EmulatedDevice):
             out.append((int(time), imu_words(config, data)))
         return out
 
+    @abstractmethod
     def _imu_scales(self) -> tuple[int, int]:
-        raise NotImplementedError
+        """The model's accelerometer (g) and gyroscope (°/s) full scales."""
 
+    @abstractmethod
     def _imu_config(
         self, accelerometer: bool, gyroscope: bool, temperature: bool, accel: int, gyro: int
     ) -> int:
-        raise NotImplementedError
+        """The model's IMU scale/configuration word for these sensors and scales."""
 
+    @abstractmethod
     def _raw_temperature(self, celsius: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
-        raise NotImplementedError
+        """The model's raw IMU temperature readings for ``celsius``."""
 
 
 class EmulatedDvxplorer(_EmulatedInivation):

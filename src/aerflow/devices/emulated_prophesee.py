@@ -33,6 +33,7 @@ import mmap
 import os
 import struct
 import threading
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -466,8 +467,9 @@ class _EmulatedProphesee(EmulatedDevice):
             return data
         raise EmulatedStall(f"no bulk IN endpoint 0x{endpoint:02X}")
 
+    @abstractmethod
     def _command(self, data: bytes) -> bytes | None:
-        raise NotImplementedError
+        """The model's reply to a command frame on the control endpoint (None: no reply)."""
 
     def _information(self, data: bytes) -> bytes | None:
         """The reply to a non-register frame, or None when it is not one of them."""
