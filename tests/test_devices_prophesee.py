@@ -937,5 +937,6 @@ def test_stream_decoder_grows_past_one_event_per_word() -> None:
         words += [0xA000 | ((group % 16) << 8) | (group & 1)]  # a trigger after each group
     data = np.array(words, "<u2").tobytes()
     events, triggers = _decode_in_chunks(data, [])
-    assert len(events) == 300 * 32 and len(triggers) == 300
+    assert len(events) == 300 * 32
+    assert len(triggers) == 300
     _check_splits(data)
