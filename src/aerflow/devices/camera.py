@@ -588,19 +588,11 @@ class CameraStream(Stream):
 def resolve_configuration(driver: type[CameraDriver], configuration: Any) -> Any:
     """``configuration`` checked against ``driver``: None gives the default, a path is
     loaded (TOML or JSON), an instance must be of the driver's configuration type."""
-    expected = driver.configuration_type
-    if configuration is None:
-        return expected()
     if isinstance(configuration, (str, os.PathLike)):
         from .config_files import load
 
-        return load(configuration, expected)
-    if not isinstance(configuration, expected):
-        raise ConfigurationError(
-            f"{driver.name} takes a {expected.__module__}.{expected.__qualname__}, not a "
-            f"{type(configuration).__module__}.{type(configuration).__qualname__}"
-        )
-    return configuration
+        return load(configuration, driver.configuration_type)
+    return driver.checked_configuration(configuration)
 
 
 # -- selection ----------------------------------------------------------------------------------

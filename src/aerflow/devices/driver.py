@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import ConfigurationError
 from ..events import Packet
 from .usb import UsbHandle
 
@@ -66,6 +67,20 @@ class CameraDriver(ABC):
         self.handle = handle
         self.serial = serial
         self.lock = threading.RLock()
+
+    @classmethod
+    def checked_configuration(cls, configuration: Any) -> Any:
+        """``configuration``, or the model's default for None; ConfigurationError for a
+        configuration of another model."""
+        expected = cls.configuration_type
+        if configuration is None:
+            return expected()
+        if not isinstance(configuration, expected):
+            raise ConfigurationError(
+                f"the {cls.model} takes a {expected.__module__}.{expected.__qualname__}, not a "
+                f"{type(configuration).__module__}.{type(configuration).__qualname__}"
+            )
+        return configuration
 
     @classmethod
     @abstractmethod

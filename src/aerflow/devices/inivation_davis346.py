@@ -477,7 +477,7 @@ class Davis346Driver(CameraDriver):
     # ---------------------------------------------------------------------------- open
 
     def open(self, configuration: Any) -> None:
-        configuration = self._checked(configuration)
+        configuration = self.checked_configuration(configuration)
         with self.lock:
             handle = self.handle
             ini.check_versions(handle, self.model, MINIMUM_FIRMWARE, MINIMUM_LOGIC_PATCH)
@@ -558,8 +558,8 @@ class Davis346Driver(CameraDriver):
     # ------------------------------------------------------------------- configuration
 
     def update_configuration(self, previous: Any, configuration: Any) -> None:
-        previous = self._checked(previous)
-        configuration = self._checked(configuration)
+        previous = self.checked_configuration(previous)
+        configuration = self.checked_configuration(configuration)
         with self.lock:
             self._check_features(previous, configuration)
             self._check_registers(configuration)
@@ -671,16 +671,6 @@ class Davis346Driver(CameraDriver):
         )
         self._decoders.add(decoder)
         return decoder
-
-    @staticmethod
-    def _checked(configuration: Any) -> Davis346Configuration:
-        if configuration is None:
-            return Davis346Configuration()
-        if not isinstance(configuration, Davis346Configuration):
-            raise ConfigurationError(
-                f"a DAVIS346 takes a Davis346Configuration, not {type(configuration).__name__}"
-            )
-        return configuration
 
 
 def pixel_filter_registers(pixels: tuple[tuple[int, int], ...]) -> list[Write]:

@@ -355,7 +355,7 @@ class DvxplorerDriver(CameraDriver):
         return ini.read_serial(handle)
 
     def open(self, configuration: Any) -> None:
-        configuration = self._checked(configuration)
+        configuration = self.checked_configuration(configuration)
         with self.lock:
             handle = self.handle
             device_type = handle.info.bcd_device >> 8
@@ -385,8 +385,8 @@ class DvxplorerDriver(CameraDriver):
             ini.play(handle, start_sequence(self.clocks))
 
     def update_configuration(self, previous: Any, configuration: Any) -> None:
-        previous = self._checked(previous)
-        configuration = self._checked(configuration)
+        previous = self.checked_configuration(previous)
+        configuration = self.checked_configuration(configuration)
         if previous.biases != configuration.biases:
             changed = [
                 f.name
@@ -404,13 +404,3 @@ class DvxplorerDriver(CameraDriver):
 
     def decoder(self) -> StreamDecoder:
         return ini.DvxplorerStreamDecoder(self.imu_orientation)
-
-    @staticmethod
-    def _checked(configuration: Any) -> DvxplorerConfiguration:
-        if configuration is None:
-            return DvxplorerConfiguration()
-        if not isinstance(configuration, DvxplorerConfiguration):
-            raise ConfigurationError(
-                f"a DVXplorer takes a DvxplorerConfiguration, not {type(configuration).__name__}"
-            )
-        return configuration

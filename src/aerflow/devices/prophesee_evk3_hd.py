@@ -331,7 +331,7 @@ class Evk3HdDriver(CameraDriver):
         return read_serial(handle, IDENTIFY_TIMEOUT)
 
     def open(self, configuration: Any) -> None:
-        config = _configuration(configuration)
+        config = self.checked_configuration(configuration)
         channel = self._channel
         with self.lock:
             channel.sleep(OPEN_WAIT)
@@ -374,8 +374,8 @@ class Evk3HdDriver(CameraDriver):
         """Write the changed biases (then the bias burst again [I]) and, if a mask or the mask
         mode changed, the x/y words and the ROI latch. The rate limiter cannot change while
         streaming: ConfigurationError, nothing written (reopen the camera)."""
-        old = _configuration(previous)
-        new = _configuration(configuration)
+        old = self.checked_configuration(previous)
+        new = self.checked_configuration(configuration)
         if old.rate_limiter != new.rate_limiter:
             raise ConfigurationError(
                 "the rate limiter cannot change while streaming; reopen the camera"
@@ -397,13 +397,3 @@ class Evk3HdDriver(CameraDriver):
 
     def decoder(self) -> Evt3StreamDecoder:
         return Evt3StreamDecoder(SENSOR_WIDTH, SENSOR_HEIGHT)
-
-
-def _configuration(configuration: Any) -> Evk3HdConfiguration:
-    if configuration is None:
-        return Evk3HdConfiguration()
-    if not isinstance(configuration, Evk3HdConfiguration):
-        raise ConfigurationError(
-            f"the EVK3 HD takes an Evk3HdConfiguration, not {type(configuration).__name__}"
-        )
-    return configuration

@@ -544,7 +544,7 @@ class Evk4Driver(CameraDriver):
 
     # -- open ---------------------------------------------------------------------------------
     def open(self, configuration: Any) -> None:
-        config = _configuration(configuration)
+        config = self.checked_configuration(configuration)
         channel = self._channel
         with self.lock:
             self._check_descriptors()
@@ -638,8 +638,8 @@ class Evk4Driver(CameraDriver):
         latch, pixel mask; then the trigger input (which ND applies at open only). The clock
         and the rate limiter cannot change while streaming: ConfigurationError, nothing
         written (reopen the camera to change them)."""
-        old = _configuration(previous)
-        new = _configuration(configuration)
+        old = self.checked_configuration(previous)
+        new = self.checked_configuration(configuration)
         if old.clock != new.clock:
             raise ConfigurationError("the clock cannot change while streaming; reopen the camera")
         if old.rate_limiter != new.rate_limiter:
@@ -705,16 +705,6 @@ class Evk4Driver(CameraDriver):
 
     def decoder(self) -> Evt3StreamDecoder:
         return Evt3StreamDecoder(SENSOR_WIDTH, SENSOR_HEIGHT)
-
-
-def _configuration(configuration: Any) -> Evk4Configuration:
-    if configuration is None:
-        return Evk4Configuration()
-    if not isinstance(configuration, Evk4Configuration):
-        raise ConfigurationError(
-            f"the EVK4 takes an Evk4Configuration, not {type(configuration).__name__}"
-        )
-    return configuration
 
 
 def _trigger_input(config: Evk4Configuration) -> int:
