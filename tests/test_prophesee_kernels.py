@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import aerflow
-from aerflow.formats import _base
+from aerflow.formats import _base, evt3
 
 from .helpers import assert_same_events, assert_same_triggers, deadline
 
@@ -716,6 +716,80 @@ def test_evt3_vector_straddling_every_chunk_edge(workdir: Path) -> None:
         decoded = decode_with_aerflow(path, chunk_size)
         assert_same_events(decoded.events, events)
         assert decoded.warnings == set()
+
+
+GUARD = np.array((0xDEAD, 0xBEEF, 0xCAFE, True), aerflow.EVENTS_DTYPE)
+
+
+def decode_evt3_in_pieces(
+    words: np.ndarray, width: int, height: int, cuts: list[int], room: int, trigger_room: int
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Run the EVT3 kernel as a reader does, resuming at the first word not consumed, with
+    `room` events and `trigger_room` triggers of output per call: events, triggers, words
+    consumed and the final state."""
+    state = np.zeros(evt3._STATE_SIZE, np.int64)
+    events_parts, trigger_parts = [], []
+    position = 0
+    for edge in [*cuts, len(words)]:
+        while True:
+            # The kernel writes without bounds checks: a guard band after its room shows any
+            # write past the end.
+            buffer = np.full(room + 64, GUARD, aerflow.EVENTS_DTYPE)
+            triggers = np.empty(trigger_room, aerflow.TRIGGERS_DTYPE)
+            consumed, n, m = evt3._decode(
+                words[position:edge], state, width, height, buffer[:room], 0, triggers, 0
+            )
+            assert (buffer[room:] == GUARD).all()
+            events_parts.append(buffer[:n].copy())
+            trigger_parts.append(triggers[:m].copy())
+            position += consumed
+            if consumed == 0:
+                break
+    return np.concatenate(events_parts), np.concatenate(trigger_parts), position, state
+
+
+@SETTINGS
+@given(data=st.data())
+def test_evt3_kernel_in_pieces_with_little_room(data: st.DataObject) -> None:
+    """The kernel resumed over arbitrary cuts, with output room for one vector group (its
+    minimum) up to a few events more and for 1-3 triggers, gives the reference's events,
+    triggers and drops: every exit of the decoder's row loop leaves a state it resumes."""
+    width, height = data.draw(st.sampled_from(SENSORS))
+    prefix, body, repeats = data.draw(repeated_body(evt3_body(width, height), 2, 3000))
+    payload = struct.pack(f"<{len(prefix) + len(body) * repeats}H", *prefix, *body * repeats)
+    with counting_reference_drops() as dropped:
+        expected_events, expected_triggers = ref.decode_evt3(payload, width, height)
+    words = np.frombuffer(payload, "<u2")
+    events, triggers, consumed, state = decode_evt3_in_pieces(
+        words,
+        width,
+        height,
+        sorted(data.draw(st.lists(st.integers(0, len(words)), max_size=6))),
+        data.draw(st.integers(evt3.Evt3Reader.max_group_events, 40)),
+        data.draw(st.integers(1, 3)),
+    )
+    assert_same_events(events, expected_events)
+    assert_same_triggers(triggers, expected_triggers)
+    assert int(state[evt3._DROPPED]) == dropped[0]
+    assert (consumed < len(words)) == evt3_torn(payload)
+
+
+@pytest.mark.parametrize("room", range(32, 41))
+def test_evt3_kernel_keeps_to_its_room_after_full_vector_groups(room: int) -> None:
+    """Columns right after full vector groups, with room for a group and a few events more."""
+    width, height = 1280, 720
+    words = [0x8003, 0x0005]
+    for group in range(20):
+        words += [0x3000 | (32 * group), 0x4FFF, 0x4FFF, 0x50FF]
+        words += [0x2000 | x for x in range(640 + group, 700 + group)]
+    payload = struct.pack(f"<{len(words)}H", *words)
+    expected, _ = ref.decode_evt3(payload, width, height)
+    assert len(expected) == 20 * (32 + 60)
+    events, _, consumed, _ = decode_evt3_in_pieces(
+        np.frombuffer(payload, "<u2"), width, height, [], room, 1
+    )
+    assert consumed == len(words)
+    assert_same_events(events, expected)
 
 
 # --------------------------------------------------------------------------- #

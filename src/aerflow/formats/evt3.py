@@ -36,6 +36,109 @@ _TIME_HIGH_EVERY = 1 << 11  # words between restated TIME_HIGHs in written files
 
 
 @nb.njit(nogil=True, cache=True)
+def _in_row_limits(width: int, height: int) -> Any:
+    """Per `word >> 11`, the bound `word & 0x7FF` must stay under for _decode_in_row to take
+    the word: the row and column ranges, no bound on TIME_LOW, 0 (never) for the rest."""
+    limits = np.zeros(32, np.int64)
+    limits[_ADDR_Y << 1] = height  # rows with bit 11 set are past any sensor
+    limits[_ADDR_X << 1] = width
+    limits[(_ADDR_X << 1) | 1] = width
+    limits[_TIME_LOW << 1] = 1 << 11
+    limits[(_TIME_LOW << 1) | 1] = 1 << 11
+    return limits
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _write_vector(data: Any, i: int, events: Any, n: int, t: int, y: int, base: int) -> int:
+    """Write the events of the vector group at word i (room for 32 is the caller's check)."""
+    mask = (
+        (np.int64(data[np.uint64(i)]) & 0xFFF)
+        | ((np.int64(data[np.uint64(i + 1)]) & 0xFFF) << 12)
+        | ((np.int64(data[np.uint64(i + 2)]) & 0xFF) << 24)
+    )
+    x0 = base & 0x7FF
+    on = (base >> 11) & 1 == 1
+    # Every bit up to the highest set one writes a candidate event and only set bits keep
+    # theirs: a branch per bit costs several times more.
+    offset = 0
+    while mask != 0:
+        event = events[np.uint64(n)]
+        event.t = np.uint64(t)
+        event.x = np.uint16(x0 + offset)
+        event.y = np.uint16(y)
+        event.on = on
+        n += mask & 1
+        mask >>= 1
+        offset += 1
+    return n
+
+
+@nb.njit(nogil=True, cache=True)
+def _decode_in_row(
+    data: Any,
+    i: int,
+    events: Any,
+    n: int,
+    t_high: int,
+    low: int,
+    y: int,
+    base: int,
+    has_base: int,
+    limits: Any,
+    width: int,
+) -> tuple[int, int, int, int, int, int]:
+    """Decode from word i while the row is in the sensor and the words are columns in the
+    sensor, rows in the sensor, TIME_LOW, VECT_BASE_X and vector groups (nearly all words of
+    most streams); stop at any other word or when the output is full. Returns i, n, low, y,
+    base and has_base.
+
+    Rows, columns and TIME_LOW come in no predictable order, so they take no branch: every
+    such word writes a candidate event and only columns advance n. This is a function of its
+    own because LLVM allocates registers far better for this loop alone; its indexes are
+    unsigned, which spares it numba's handling of negative ones.
+    """
+    size = data.size
+    capacity = events.size
+    stop = min(size, i + capacity - n)
+    while i < stop:
+        word = np.int64(data[np.uint64(i)])
+        key = word >> 11
+        x = word & 0x7FF
+        kind = key >> 1
+        content = word & 0xFFF
+        if x >= limits[key]:
+            if kind == _VECT_BASE_X:
+                base = content
+                has_base = 1
+                i += 1
+                continue
+            if kind != _VECT_12 or i + 3 > size or n + 32 > capacity:
+                break
+            if has_base != 0 and (base & 0x7FF) + 32 <= width:
+                n = _write_vector(data, i, events, n, t_high | low, y, base)
+            else:
+                has_base = 0
+            base = (base + 32) & 0xFFFF
+            i += 3
+            stop = min(size, i + capacity - n)
+            continue
+        # Masks (all ones where the word is of that kind) rather than `if`s, which LLVM
+        # would turn back into branches.
+        row_mask = -np.int64(kind == _ADDR_Y)
+        low_mask = -np.int64(kind == _TIME_LOW)
+        y = (content & row_mask) | (y & ~row_mask)
+        low = (content & low_mask) | (low & ~low_mask)
+        event = events[np.uint64(n)]
+        event.t = np.uint64(t_high | low)
+        event.x = np.uint16(x)
+        event.y = np.uint16(y)
+        event.on = key & 1 == 1
+        n += np.int64(kind == _ADDR_X)
+        i += 1
+    return i, n, low, y, base, has_base
+
+
+@nb.njit(nogil=True, cache=True)
 def _decode(
     data: Any,
     state: Any,
@@ -59,6 +162,7 @@ def _decode(
     base = state[_BASE]
     has_base = state[_HAS_BASE]
     dropped = state[_DROPPED]
+    limits = _in_row_limits(width, height)
     i = 0
     if started == 0:
         while i < size:
@@ -72,6 +176,13 @@ def _decode(
                 break
             i += 1
     while i < size:
+        if valid != 0:
+            t_high = (loop << 24) | (high << 12)
+            i, n, low, y, base, has_base = _decode_in_row(
+                data, i, events, n, t_high, low, y, base, has_base, limits, width
+            )
+        if i >= size:
+            break
         word = np.int64(data[i])
         kind = word >> 12
         if kind == _ADDR_X:
@@ -89,7 +200,7 @@ def _decode(
                 else:
                     dropped += 1
             i += 1
-        elif kind == _ADDR_Y:  # the commonest words after ADDR_X: tested early
+        elif kind == _ADDR_Y:
             y = word & 0xFFF
             is_cd = 1
             valid = 1 if y < height else 0
@@ -103,26 +214,9 @@ def _decode(
             if valid != 0:
                 if n + 32 > capacity:
                     break
-                x0 = base & 0x7FF
-                if has_base != 0 and x0 + 32 <= width:
-                    word1 = np.int64(data[i + 1])
-                    word2 = np.int64(data[i + 2])
-                    mask = (word & 0xFFF) | ((word1 & 0xFFF) << 12) | ((word2 & 0xFF) << 24)
-                    t = np.uint64((loop << 24) | (high << 12) | low)
-                    on = (base >> 11) & 1 == 1
-                    # Branch-free: every bit up to the highest set one writes a candidate
-                    # event and only set bits keep theirs (room for 32 was checked above).
-                    # Data-dependent branches per bit cost several times more.
-                    offset = 0
-                    while mask != 0:
-                        event = events[n]
-                        event.t = t
-                        event.x = np.uint16(x0 + offset)
-                        event.y = np.uint16(y)
-                        event.on = on
-                        n += mask & 1
-                        mask >>= 1
-                        offset += 1
+                if has_base != 0 and (base & 0x7FF) + 32 <= width:
+                    t = (loop << 24) | (high << 12) | low
+                    n = _write_vector(data, i, events, n, t, y, base)
                 else:
                     has_base = 0
                 base = (base + 32) & 0xFFFF
@@ -153,17 +247,11 @@ def _decode(
             else:
                 i += 1
         else:
-            content = word & 0xFFF
-            if kind == _ADDR_Y:
-                y = content
-                is_cd = 1
-            elif kind == _ADDR_Y_OTHER:
+            if kind == _ADDR_Y_OTHER:
                 is_cd = 0
             elif kind == _VECT_BASE_X:
-                base = content
+                base = word & 0xFFF
                 has_base = 1
-            elif kind == _TIME_LOW:
-                low = content
             valid = 1 if (is_cd != 0 and y < height) else 0
             i += 1
     state[_STARTED] = started
