@@ -112,6 +112,74 @@ def test_the_buffer_the_reader_holds_is_never_overwritten() -> None:
     assert ring.dropped_buffers == 1
 
 
+def test_waiting_buffers_come_as_one_view_of_the_ring() -> None:
+    ring = Ring(64, 8)
+    for i in range(3):
+        ring.push(chunk(i, 64), OK)
+    ring.push(chunk(3, 10), OK)  # a short slot ends a run: the next one does not follow it
+    ring.push(chunk(4, 64), OK)
+    run = ring.next(0, most=8)
+    assert run is not None
+    assert run.buffers == 4
+    assert run.data.tobytes() == bytes([0] * 64 + [1] * 64 + [2] * 64 + [3] * 10)
+    assert np.shares_memory(run.data, ring._data)  # nothing copied
+    assert ring.backlog == 1
+    last = ring.next(0, most=8)
+    assert last is not None
+    assert (last.buffers, last.data.tobytes()) == (1, bytes([4]) * 64)
+
+
+def taken(ring: Ring, most: int) -> tuple[list[int], int, bool]:
+    """The first byte of each slot in the next run, its buffer count and gap flag."""
+    run = ring.next(0, most=most)
+    assert run is not None
+    return list(run.data[:: ring.buffer_length]), run.buffers, run.first_after_gap
+
+
+def test_a_run_stops_at_most_at_the_ring_end() -> None:
+    ring = Ring(32, 4)
+    for i in range(3):
+        ring.push(chunk(i, 32), OK)
+    assert taken(ring, 1) == ([0], 1, False)
+    assert taken(ring, 1) == ([1], 1, False)
+    ring.push(chunk(3, 32), OK)
+    ring.push(chunk(4, 32), OK)  # in the ring's first slot
+    assert taken(ring, 8) == ([2, 3], 2, False)
+    assert taken(ring, 8) == ([4], 1, False)
+
+
+def test_a_run_stops_before_a_gap() -> None:
+    ring = Ring(32, 4)
+    ring.push(chunk(0, 32), OK)
+    ring.push(chunk(1, 32), OK)
+    assert taken(ring, 2) == ([0, 1], 2, False)
+    ring.push(chunk(2, 32), OK)
+    assert taken(ring, 1) == ([2], 1, False)
+    for i in (3, 4, 5):  # slots 3, 0 and 1
+        ring.push(chunk(i, 32), OK)
+    ring.push(chunk(6, 32), OK)  # slot 2 is held: dropped
+    assert taken(ring, 1) == ([3], 1, False)
+    ring.push(chunk(7, 32), OK)  # slot 2, flagged: data was lost just before it
+    assert taken(ring, 8) == ([4, 5], 2, False)
+    assert taken(ring, 8) == ([7], 1, True)
+
+
+def test_a_held_run_keeps_all_its_slots_from_the_writer() -> None:
+    ring = Ring(16, 4)
+    for i in range(4):
+        ring.push(chunk(i, 16), OK)
+    held = ring.next(0, most=3)
+    assert held is not None
+    ring.push(chunk(9, 16), OK)  # one slot waits and three are held: no room
+    assert ring.dropped_buffers == 1
+    assert held.data.tobytes() == bytes([0] * 16 + [1] * 16 + [2] * 16)
+    ring.release()
+    for i in range(3):
+        ring.push(chunk(10 + i, 16), OK)
+    assert ring.dropped_buffers == 1
+    assert ring.backlog == 4
+
+
 def test_a_terminal_status_comes_after_the_data_before_it() -> None:
     ring = Ring(128, 8)
     ring.push(chunk(1), OK)

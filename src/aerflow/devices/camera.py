@@ -27,8 +27,6 @@ from dataclasses import dataclass, is_dataclass
 from types import TracebackType
 from typing import Any, Generic, NoReturn, TypeVar, cast
 
-import numpy as np
-
 from ..errors import (
     ConfigurationError,
     DeviceDisconnectedError,
@@ -311,33 +309,20 @@ class Camera(Generic[T]):
     def _decode(self, decoder: Any) -> None:
         ring = self._ring
         handoff = self._handoff
-        batch = None
         batch_buffers = min(self._max_buffers, max(1, DECODE_BATCH_BYTES // ring.buffer_length))
-        if batch_buffers > 1:
-            batch = np.empty(batch_buffers * ring.buffer_length, np.uint8)
         try:
             while True:
                 try:
-                    buffer = ring.next(None)
+                    # Buffers already waiting are decoded together, in place in the ring: one
+                    # packet, one hand-off and no merging by the caller, which matters when
+                    # all share one core.
+                    buffer = ring.next(None, most=batch_buffers)
                 except RingEnded as end:
                     handoff.put(_End(end.status))
                     return
                 assert buffer is not None
-                handoff.reserve(1)
-                data, buffers = buffer.data, 1
-                if batch is not None and ring.next_follows_on():
-                    # Buffers already waiting are decoded together: one packet, one hand-off
-                    # and no merging by the caller, which matters when all share one core.
-                    size = len(data)
-                    batch[:size] = data
-                    while buffers < batch_buffers and ring.next_follows_on():
-                        more = ring.next(0)
-                        assert more is not None
-                        handoff.reserve(1)
-                        batch[size : size + len(more.data)] = more.data
-                        size += len(more.data)
-                        buffers += 1
-                    data = batch[:size]
+                data, buffers = buffer.data, buffer.buffers
+                handoff.reserve(buffers)
                 packet = decoder.decode(data)
                 ring.release()
                 item = (
@@ -428,7 +413,7 @@ class Camera(Generic[T]):
     def _next_raw(self) -> tuple[Status, bytes | None]:
         ring = self._ring
         try:
-            first = ring.next(self.timeout)
+            first = ring.next(self.timeout, most=self._max_buffers)
         except RingEnded as end:
             self._finish(_End(end.status))
         if first is None:
@@ -436,10 +421,11 @@ class Camera(Generic[T]):
         parts = [first.data.tobytes()]
         overflow = [0] if first.first_after_gap else []
         size = len(parts[0])
-        wanted = min(self._max_buffers, 1 + ring.backlog)
-        while len(parts) < wanted:
+        buffers = first.buffers
+        wanted = min(self._max_buffers, buffers + ring.backlog)
+        while buffers < wanted:
             try:
-                buffer = ring.next(0)
+                buffer = ring.next(0, most=wanted - buffers)
             except RingEnded as end:
                 self._pending = _End(end.status)
                 break
@@ -449,9 +435,10 @@ class Camera(Generic[T]):
                 overflow.append(size)
             parts.append(buffer.data.tobytes())
             size += len(parts[-1])
+            buffers += buffer.buffers
         ring.release()
         data = parts[0] if len(parts) == 1 else b"".join(parts)
-        return self._status(first.system_time, len(parts), overflow, None), data
+        return self._status(first.system_time, buffers, overflow, None), data
 
     def _status(
         self, first_time: float, buffers: int, overflow: list[int], current_t: int | None

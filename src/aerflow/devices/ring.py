@@ -60,14 +60,16 @@ class RingEnded(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RingBuffer:
-    """One slot handed to the reader; ``data`` is a view into the ring, valid until the
+    """Slots handed to the reader; ``data`` is a view into the ring, valid until the
     reader's next call to :meth:`Ring.next` or :meth:`Ring.release`."""
 
     data: npt.NDArray[np.uint8]
     system_time: float
-    """``time.time()`` when the transport delivered the bytes."""
+    """``time.time()`` when the transport delivered the first slot's bytes."""
     first_after_gap: bool
     """Buffers were dropped just before this one."""
+    buffers: int = 1
+    """USB buffers (slots) in ``data``: consecutive, with no gap between them."""
 
 
 class Ring:
@@ -102,7 +104,7 @@ class Ring:
         self._write = 0
         self._read = 0
         self._count = 0
-        self._held = False
+        self._held = 0  # slots handed to the reader and not yet given back
         self._clutch = False
         self._gap = False
         self._end: TransferStatus | None = None
@@ -122,12 +124,6 @@ class Ring:
     def backlog(self) -> int:
         """Buffers stored and not yet handed to the reader."""
         return self._count
-
-    def next_follows_on(self) -> bool:
-        """Whether a buffer is waiting that continues the one last read (no gap between):
-        the reader may then decode both as one piece."""
-        with self._condition:
-            return self._count > 0 and not self._closed and not self._after_gap[self._read]
 
     @property
     def clutch_engaged(self) -> bool:
@@ -193,18 +189,19 @@ class Ring:
             self._condition.notify_all()
 
     # -- reader -------------------------------------------------------------------------------
-    def next(self, timeout: float | None = None) -> RingBuffer | None:
+    def next(self, timeout: float | None = None, most: int = 1) -> RingBuffer | None:
         """The next buffer, waiting at most ``timeout`` seconds (None: until one comes).
+
+        With ``most`` > 1, buffers already waiting that continue it are handed over with it
+        as one view, up to ``most`` in all: as many as follow without a gap and lie next to
+        it in memory (full slots, up to the ring's end), so that nothing is copied.
 
         Returns None on timeout; raises :class:`RingEnded` once the buffers received before
         the stream's end have all been read (or at once after :meth:`close`). Releases the
-        buffer returned by the previous call.
+        buffers returned by the previous call.
         """
         with self._condition:
-            if self._held:
-                self._held = False
-                if self.lossless:
-                    self._condition.notify_all()
+            self._give_back()
             if self._count == 0:
                 deadline = None if timeout is None else time.monotonic() + timeout
                 while self._count == 0:
@@ -221,21 +218,34 @@ class Ring:
                     self._condition.wait(remaining)
             if self._closed:
                 raise RingEnded(self._end or TransferStatus.CANCELLED)
-            slot = self._read
-            self._read = (slot + 1) % self.ring_length
-            self._count -= 1
-            self._held = True
-            return RingBuffer(
-                self._data[slot, : self._lengths[slot]], self._times[slot], self._after_gap[slot]
-            )
+            first = self._read
+            last = first
+            size = self._lengths[first]
+            limit = min(most, self._count, self.ring_length - first)
+            while (
+                last - first + 1 < limit
+                and self._lengths[last] == self.buffer_length
+                and not self._after_gap[last + 1]
+            ):
+                last += 1
+                size += self._lengths[last]
+            taken = last - first + 1
+            self._read = (last + 1) % self.ring_length
+            self._count -= taken
+            self._held = taken
+            data = self._data[first : last + 1].reshape(-1)[:size]
+            return RingBuffer(data, self._times[first], self._after_gap[first], taken)
 
     def release(self) -> None:
-        """Give back the buffer the reader holds (its view must no longer be used)."""
+        """Give back the buffers the reader holds (their view must no longer be used)."""
         with self._condition:
-            if self._held:
-                self._held = False
-                if self.lossless:
-                    self._condition.notify_all()
+            self._give_back()
+
+    def _give_back(self) -> None:
+        if self._held:
+            self._held = 0
+            if self.lossless:
+                self._condition.notify_all()
 
     def close(self) -> None:
         """Stop: the reader gets :class:`RingEnded` at once, and later data is ignored (a
