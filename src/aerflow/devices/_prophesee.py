@@ -484,6 +484,8 @@ def write_row_column_masks(write: Callable[[int, int], None], previous: Any, con
 _MAX_GROUP_EVENTS = 32
 """The most events one word or group yields (a VECT_12 + VECT_12 + VECT_8 group)."""
 _FIRST_TRIGGERS = 64
+_EVENTS_MARGIN = 1.125
+"""Output room per chunk: the previous chunk's events per word, times this."""
 _EMPTY_BYTES = np.empty(0, np.uint8)
 
 
@@ -499,8 +501,8 @@ class Evt3StreamDecoder:
     It runs the EVT 3.0 file decoder's kernel (``formats/evt3.py``) with its state kept
     between chunks; an odd trailing byte, or a vector or ERC group cut by the chunk's end, is
     kept and decoded with the next chunk. Events before the first TIME_HIGH word are dropped.
-    Output arrays start at one event per word and grow when a chunk yields more. Events
-    outside ``width`` × ``height`` are dropped and counted.
+    Output arrays are sized by the previous chunk's events per word (one at first) and grow
+    when a chunk yields more. Events outside ``width`` × ``height`` are dropped and counted.
     """
 
     def __init__(self, width: int = SENSOR_WIDTH, height: int = SENSOR_HEIGHT) -> None:
@@ -508,6 +510,7 @@ class Evt3StreamDecoder:
         self.height = height
         self._state = np.zeros(_STATE_SIZE, np.int64)
         self._pending = _EMPTY_BYTES
+        self._events_per_word = 1.0
 
     @property
     def current_t(self) -> int:
@@ -535,9 +538,13 @@ class Evt3StreamDecoder:
         words = chunk[:usable].view("<u2")
         if not words.flags.aligned:
             words = words.copy()
-        # About one event per word on a camera's usual data; the kernel stops where an output
-        # is full, and decoding goes on into a larger one (rare: dense vector groups).
-        events = np.empty(words.size + _MAX_GROUP_EVENTS, EVENTS_DTYPE)
+        # Room for as many events per word as the last chunk had, with a margin: the kernel
+        # stops where an output is full and decoding goes on into a larger one. Packets are
+        # views of these arrays: shrinking them instead would leave the allocator freed
+        # blocks smaller than the next request, and every chunk would then be decoded into
+        # fresh memory, whose page faults cost as much as a tenth of the decoding.
+        room = int(words.size * self._events_per_word * _EVENTS_MARGIN) + _MAX_GROUP_EVENTS
+        events = np.empty(room, EVENTS_DTYPE)
         triggers = np.empty(_FIRST_TRIGGERS, TRIGGERS_DTYPE)
         start = n = m = 0
         while True:
@@ -553,6 +560,8 @@ class Evt3StreamDecoder:
             if m == triggers.size:
                 triggers = _grown(triggers, m)
         self._pending = chunk[2 * start :].copy() if 2 * start < chunk.size else _EMPTY_BYTES
-        events.resize(n, refcheck=False)
-        triggers.resize(m, refcheck=False)
-        return Packet(events, triggers)
+        if words.size >= 4096:
+            # Not below a quarter: after a quiet chunk, a busy one would grow its room in
+            # many steps.
+            self._events_per_word = max(n / words.size, 0.25)
+        return Packet(events[:n], triggers[:m])
