@@ -73,6 +73,26 @@ def _write_vector(data: Any, i: int, events: Any, n: int, t: int, y: int, base: 
     return n
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def _row_word(
+    events: Any, n: int, t_high: int, low: int, y: int, key: int, x: int, content: int
+) -> tuple[int, int, int]:
+    """One row, column or TIME_LOW word in _decode_in_row: (n, y, low) after it."""
+    kind = key >> 1
+    # Masks (all ones where the word is of that kind) rather than `if`s, which LLVM would
+    # turn back into branches.
+    row_mask = -np.int64(kind == _ADDR_Y)
+    low_mask = -np.int64(kind == _TIME_LOW)
+    y = (content & row_mask) | (y & ~row_mask)
+    low = (content & low_mask) | (low & ~low_mask)
+    event = events[np.uint64(n)]
+    event.t = np.uint64(t_high | low)
+    event.x = np.uint16(x)
+    event.y = np.uint16(y)
+    event.on = key & 1 == 1
+    return n + np.int64(kind == _ADDR_X), y, low
+
+
 @nb.njit(nogil=True, cache=True)
 def _decode_in_row(
     data: Any,
@@ -101,6 +121,18 @@ def _decode_in_row(
     capacity = events.size
     stop = min(size, i + capacity - n)
     while i < stop:
+        if i + 1 < stop:
+            word0 = np.int64(data[np.uint64(i)])
+            word1 = np.int64(data[np.uint64(i + 1)])
+            key0 = word0 >> 11
+            key1 = word1 >> 11
+            x0 = word0 & 0x7FF
+            x1 = word1 & 0x7FF
+            if (x0 < limits[key0]) & (x1 < limits[key1]):
+                n, y, low = _row_word(events, n, t_high, low, y, key0, x0, word0 & 0xFFF)
+                n, y, low = _row_word(events, n, t_high, low, y, key1, x1, word1 & 0xFFF)
+                i += 2
+                continue
         word = np.int64(data[np.uint64(i)])
         key = word >> 11
         x = word & 0x7FF
@@ -122,18 +154,7 @@ def _decode_in_row(
             i += 3
             stop = min(size, i + capacity - n)
             continue
-        # Masks (all ones where the word is of that kind) rather than `if`s, which LLVM
-        # would turn back into branches.
-        row_mask = -np.int64(kind == _ADDR_Y)
-        low_mask = -np.int64(kind == _TIME_LOW)
-        y = (content & row_mask) | (y & ~row_mask)
-        low = (content & low_mask) | (low & ~low_mask)
-        event = events[np.uint64(n)]
-        event.t = np.uint64(t_high | low)
-        event.x = np.uint16(x)
-        event.y = np.uint16(y)
-        event.on = key & 1 == 1
-        n += np.int64(kind == _ADDR_X)
+        n, y, low = _row_word(events, n, t_high, low, y, key, x, content)
         i += 1
     return i, n, low, y, base, has_base
 
