@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aerflow
-from aerflow.formats._base import ChunkedReader
+from aerflow.formats._base import ChunkedReader, _move_down
 from aerflow.formats.evt3 import Evt3Reader
 
 from .reference import prophesee as ref
@@ -151,3 +151,26 @@ def test_real_recordings_on_two_threads(fmt: str, shared_data: Path) -> None:
     path = shared_data / name[fmt]
     expected, _ = reference(path)
     assert aerflow.read(path).tolist() == expected.tolist()
+
+
+@given(
+    size=st.integers(0, 300),
+    data=st.data(),
+)
+def test_move_down_copies_overlapping_bytes_in_place(size: int, data: st.DataObject) -> None:
+    buffer = np.frombuffer(data.draw(st.binary(min_size=size, max_size=size)), np.uint8).copy()
+    source = data.draw(st.integers(0, size))
+    target = data.draw(st.integers(0, source))
+    length = data.draw(st.integers(0, size - source))
+    expected = bytearray(buffer.tobytes())
+    expected[target : target + length] = bytes(expected[source : source + length])
+    _move_down(buffer, target, source, length)
+    assert buffer.tobytes() == bytes(expected)
+
+
+@pytest.mark.parametrize(("target", "source", "length"), [(5, 4, 1), (0, 8, 3), (-1, 2, 1)])
+def test_move_down_refuses_moves_up_or_out_of_the_array(
+    target: int, source: int, length: int
+) -> None:
+    with pytest.raises(ValueError, match="cannot move"):
+        _move_down(np.zeros(10, np.uint8), target, source, length)

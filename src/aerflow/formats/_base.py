@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import mmap
 import os
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar
 
-import numba as nb
 import numpy as np
 import numpy.typing as npt
 
@@ -77,28 +77,30 @@ _MAPPED_MIN_EVENTS = 1 << 20
 
 
 def _allocate_events(capacity: int) -> npt.NDArray[Any]:
-    """An events array to fill, large ones mapped anonymously in huge pages.
+    """An events array to fill, large ones mapped anonymously in ordinary pages.
 
-    First-touch page faults dominate decoding into fresh memory; transparent huge pages
-    (asked for with ``MADV_HUGEPAGE``, honoured where the kernel allows it) take one fault
-    per 2 MiB instead of per 4 KiB, which made large reads about 1.6x faster here. Pages
-    past the filled part are never touched, so sizing generously costs nothing.
+    Not NumPy's allocation, which asks for transparent huge pages on large arrays: where the
+    kernel compacts memory to find them on the first touch (its default for such requests),
+    a whole-file read here took anywhere from 0.12 to 0.38 s, against 0.15-0.17 s in 4 KiB
+    pages. Pages past the filled part are never touched, so sizing generously costs nothing.
     """
     if capacity < _MAPPED_MIN_EVENTS:
         return np.empty(capacity, EVENTS_DTYPE)
     flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
     buffer = mmap.mmap(-1, capacity * EVENTS_DTYPE.itemsize, flags=flags)
-    with contextlib.suppress(AttributeError, OSError):  # no THP: ordinary pages
-        buffer.madvise(mmap.MADV_HUGEPAGE)
     return np.frombuffer(buffer, EVENTS_DTYPE)
 
 
-@nb.njit(nogil=True, cache=True)
-def _move_down(data: Any, target: int, source: int, length: int) -> None:
-    """Copy ``length`` bytes from ``source`` to an overlapping ``target`` below it, in place
-    (NumPy would copy the overlapping block to a temporary first)."""
-    for i in range(length):
-        data[target + i] = data[source + i]
+def _move_down(data: npt.NDArray[np.uint8], target: int, source: int, length: int) -> None:
+    """Copy ``length`` bytes of ``data`` from ``source`` to an overlapping ``target`` below
+    it, in place, with C's memmove (NumPy would copy the overlapping block to a temporary
+    first, and a loop of byte copies runs at a tenth of memmove's speed)."""
+    if not 0 <= target <= source or source + length > data.nbytes or length < 0:
+        raise ValueError(f"cannot move {length} bytes from {source} to {target}")
+    if not data.flags.c_contiguous:
+        raise ValueError("the array must be contiguous")
+    address = data.ctypes.data
+    ctypes.memmove(address + target, address + source, length)
 
 
 def _grow(events: npt.NDArray[Any], filled: int) -> npt.NDArray[Any]:
