@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._room import OutputRoom
 from ..errors import ConfigurationError, DeviceProtocolError
 from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet
 from ..formats.evt3 import _HIGH, _LOOP, _LOW, _STARTED, _STATE_SIZE
@@ -484,8 +485,6 @@ def write_row_column_masks(write: Callable[[int, int], None], previous: Any, con
 _MAX_GROUP_EVENTS = 32
 """The most events one word or group yields (a VECT_12 + VECT_12 + VECT_8 group)."""
 _FIRST_TRIGGERS = 64
-_EVENTS_MARGIN = 1.125
-"""Output room per chunk: the previous chunk's events per word, times this."""
 _EMPTY_BYTES = np.empty(0, np.uint8)
 
 
@@ -510,7 +509,7 @@ class Evt3StreamDecoder:
         self.height = height
         self._state = np.zeros(_STATE_SIZE, np.int64)
         self._pending = _EMPTY_BYTES
-        self._events_per_word = 1.0
+        self._room = OutputRoom(density=1.0, floor=0.25)  # events per word
 
     @property
     def current_t(self) -> int:
@@ -538,13 +537,8 @@ class Evt3StreamDecoder:
         words = chunk[:usable].view("<u2")
         if not words.flags.aligned:
             words = words.copy()
-        # Room for as many events per word as the last chunk had, with a margin: the kernel
-        # stops where an output is full and decoding goes on into a larger one. Packets are
-        # views of these arrays: shrinking them instead would leave the allocator freed
-        # blocks smaller than the next request, and every chunk would then be decoded into
-        # fresh memory, whose page faults cost as much as a tenth of the decoding.
-        room = int(words.size * self._events_per_word * _EVENTS_MARGIN) + _MAX_GROUP_EVENTS
-        events = np.empty(room, EVENTS_DTYPE)
+        # The kernel stops where an output is full; decoding then goes on into a larger one.
+        events = np.empty(self._room.events(words.size) + _MAX_GROUP_EVENTS, EVENTS_DTYPE)
         triggers = np.empty(_FIRST_TRIGGERS, TRIGGERS_DTYPE)
         start = n = m = 0
         while True:
@@ -560,8 +554,5 @@ class Evt3StreamDecoder:
             if m == triggers.size:
                 triggers = _grown(triggers, m)
         self._pending = chunk[2 * start :].copy() if 2 * start < chunk.size else _EMPTY_BYTES
-        if words.size >= 4096:
-            # Not below a quarter: after a quiet chunk, a busy one would grow its room in
-            # many steps.
-            self._events_per_word = max(n / words.size, 0.25)
+        self._room.observe(start, n)
         return Packet(events[:n], triggers[:m])

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from .._room import OutputRoom
 from ..errors import OutOfRangeWarning, TruncatedDataWarning
 from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events
 from ..stream import Properties, Stream
@@ -240,14 +241,18 @@ class ChunkedReader(FileReader):
     def __iter__(self) -> Iterator[Packet]:
         if self._position < self._data_offset:
             self.rewind()
+        density = self._packet_capacity(self.chunk_size) / self.chunk_size
+        room = OutputRoom(density, density / 4)
         while self._position < self._size:
             length = min(self.chunk_size, self._size - self._position)
-            events = np.empty(self._packet_capacity(length), EVENTS_DTYPE)
+            # The kernel stops where an output is full: the next packet goes on from there.
+            events = np.empty(room.events(length) + self.max_group_events + 64, EVENTS_DTYPE)
             triggers = np.empty(256, TRIGGERS_DTYPE)
+            start = self._position
             n_events, n_triggers, stalled = self._fill(events, 0, triggers, 0, length)
+            room.observe(self._position - start, n_events)
             if n_events or n_triggers:
-                events.resize(n_events, refcheck=False)
-                triggers.resize(n_triggers, refcheck=False)
+                events, triggers = events[:n_events], triggers[:n_triggers]
                 self._shift_time(events, triggers)
                 yield Packet(events, triggers)
             if stalled:
