@@ -110,7 +110,9 @@ class Aedat4Writer(FileWriter):
         self._triggers: list[npt.NDArray[Any]] = []
         self._imu: list[npt.NDArray[Any]] = []
         self._frames: list[Frame] = []
-        self._compressing: deque[tuple[int, Future[bytes], int, int, int, int]] = deque()
+        self._compressing: deque[tuple[int, Future[bytes | memoryview], int, int, int, int]] = (
+            deque()
+        )
         self._compressing_bytes = 0
         self._entries: list[tuple[int, int, int, int, int, int]] = []
         self._used: set[int] = {EVENTS_ID}
@@ -233,7 +235,9 @@ class Aedat4Writer(FileWriter):
                 ]
                 self._enqueue(FRAMES_ID, encode_frame(frame), 1, frame.t, frame.t)
 
-    def _enqueue(self, stream: int, payload: bytes, count: int, first: int, last: int) -> None:
+    def _enqueue(
+        self, stream: int, payload: bytes | memoryview, count: int, first: int, last: int
+    ) -> None:
         """Compress ``payload`` (on the pool when there is one, so that compressing overlaps
         the caller's next packets) and write it once it and every packet before it are done."""
         self._used.add(stream)
@@ -260,13 +264,15 @@ class Aedat4Writer(FileWriter):
             self._compressing_bytes -= size
             self._write_payload(stream, data, count, first, last)
 
-    def _write_payload(self, stream: int, data: bytes, count: int, first: int, last: int) -> None:
+    def _write_payload(
+        self, stream: int, data: bytes | memoryview, count: int, first: int, last: int
+    ) -> None:
         self._file.write(struct.pack("<ii", stream, len(data)))
         self._file.write(data)
         self._entries.append((self._offset + 8, stream, len(data), count, first, last))
         self._offset += 8 + len(data)
 
-    def _compress(self, payload: bytes) -> bytes:
+    def _compress(self, payload: bytes | memoryview) -> bytes | memoryview:
         return compress(self._code, payload, self._level)
 
     # -- closing ----------------------------------------------------------------------------------
