@@ -4,9 +4,10 @@ Threads of one camera:
 
 - the transport's (libusb's event loop, or an emulated device's player) copies each completed
   bulk transfer into the :class:`~aerflow.devices.ring.Ring`;
-- the camera's decode thread takes ring buffers in order and decodes each with the driver's
-  decoder (numba kernels that release the GIL) into a packet, handed over through a small
-  bounded queue (one item per USB buffer, never per event);
+- the camera's decode thread takes the ring buffers waiting, in order (consecutive ones as
+  one view, in place), and decodes them with the driver's decoder (numba kernels that release
+  the GIL) into a packet, handed over through a small bounded queue (one item per run of USB
+  buffers, never per event);
 - the caller's thread iterates ``(status, packet)``, merging the packets waiting (at most
   ``max_buffers`` USB buffers per iteration).
 
