@@ -88,6 +88,21 @@ def test_explicit_format_beats_contents(tmp_path: Path) -> None:
     assert aerflow.read(path, format="evt3").tolist() == EXPECTED["evt3"]
 
 
+def test_options_another_format_takes_are_refused_with_the_format_named(tmp_path: Path) -> None:
+    # A file meant as DAT, whose bytes say EVT 3.0: DAT's `layout` does not apply.
+    path = save(tmp_path, "recording.dat", EVT3_FILE)
+    with pytest.raises(aerflow.OptionError, match=r"evt3 reading takes no option layout") as caught:
+        aerflow.open(path, layout="v2")
+    assert "pass format= to choose another" in str(caught.value)
+    assert "chunk_size, width, height" in str(caught.value)
+    assert isinstance(caught.value, TypeError)
+    with pytest.raises(
+        aerflow.OptionError,
+        match=r"npy writing takes no option layout; its options: width, height$",
+    ):
+        aerflow.open(tmp_path / "out.npy", "w", format="npy", layout="v2")
+
+
 def test_contents_beat_extension(tmp_path: Path) -> None:
     raw_named_dat = save(tmp_path, "looks.dat", EVT2_FILE)
     assert registry.detect(raw_named_dat).name == "evt2"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any, Literal, overload
 
@@ -9,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import formats as _formats  # noqa: F401  (registers the built-in formats)
+from .errors import OptionError
 from .events import TRIGGERS_DTYPE, Packet, as_events, empty_triggers
 from .formats._base import FileReader, FileWriter
 from .registry import detect, for_writing
@@ -39,12 +41,51 @@ def open(
     and has ``.properties``, ``.metadata`` and ``.read()``; a writer has ``.write(events)``.
     """
     if mode == "r":
-        reader: FileReader = detect(path, format).reader_class()(path, **options)
+        info = detect(path, format)
+        reader_class = info.reader_class()
+        _check_options(path, info.name, reader_class, options, "reading", format is None)
+        reader: FileReader = reader_class(path, **options)
         return reader
     if mode == "w":
-        writer: FileWriter = for_writing(path, format).writer_class()(path, **options)
+        info = for_writing(path, format)
+        writer_class = info.writer_class()
+        _check_options(path, info.name, writer_class, options, "writing", format is None)
+        writer: FileWriter = writer_class(path, **options)
         return writer
     raise ValueError(f"mode must be 'r' or 'w', got {mode!r}")
+
+
+def _check_options(
+    path: PathLike, name: str, cls: type, options: dict[str, Any], purpose: str, guessed: bool
+) -> None:
+    """Refuse options the class does not take with an OptionError that names the format
+    (a format found from a file's bytes or name may not be the one the options were for)."""
+    signature = inspect.signature(cls)
+    try:
+        signature.bind(path, **options)
+    except TypeError:
+        pass
+    else:
+        return
+    taken = [
+        parameter.name
+        for parameter in list(signature.parameters.values())[1:]
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        or parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ]
+    unknown = sorted(set(options) - set(taken))
+    if not unknown:
+        return  # something else is wrong: the class says what
+    how = (
+        " (the format was chosen from the file's first bytes or its name: pass format= to "
+        "choose another)"
+        if guessed
+        else ""
+    )
+    raise OptionError(
+        f"{os.fspath(path)}: {name} {purpose} takes no option {', '.join(unknown)}; its "
+        f"options: {', '.join(taken) or 'none'}{how}"
+    )
 
 
 @overload

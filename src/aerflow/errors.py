@@ -22,6 +22,7 @@ __all__ = [
     "NetworkError",
     "NetworkTimeoutError",
     "NotThisFormatError",
+    "OptionError",
     "OutOfRangeWarning",
     "TruncatedDataWarning",
     "UnknownFormatError",
@@ -62,6 +63,10 @@ class NotThisFormatError(FormatError):
 
 class UnknownFormatError(AerflowError, LookupError):
     """No registered format matches the name, the file's contents or its extension."""
+
+
+class OptionError(AerflowError, TypeError):
+    """A keyword option that the chosen format's reader or writer does not take."""
 
 
 class NetworkError(AerflowError, OSError):

@@ -241,12 +241,14 @@ class ChunkedReader(FileReader):
     def __iter__(self) -> Iterator[Packet]:
         if self._position < self._data_offset:
             self.rewind()
-        density = self._packet_capacity(self.chunk_size) / self.chunk_size
+        typical = self._packet_capacity
+        density = typical(self.chunk_size) / self.chunk_size
         room = OutputRoom(density, density / 4)
         while self._position < self._size:
             length = min(self.chunk_size, self._size - self._position)
             # The kernel stops where an output is full: the next packet goes on from there.
-            events = np.empty(room.events(length) + self.max_group_events + 64, EVENTS_DTYPE)
+            capacity = min(room.events(length) + self.max_group_events + 64, typical(length))
+            events = np.empty(capacity, EVENTS_DTYPE)
             triggers = np.empty(256, TRIGGERS_DTYPE)
             start = self._position
             n_events, n_triggers, stalled = self._fill(events, 0, triggers, 0, length)
