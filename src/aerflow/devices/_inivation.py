@@ -454,6 +454,50 @@ def _imu_end(
     return k
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def _special_event(
+    code: int,
+    t: int,
+    state: Any,
+    triggers: Any,
+    m: int,
+    imu_t: Any,
+    imu_values: Any,
+    k: int,
+    davis: bool,
+    flips: int,
+    accelerometer_g: Any,
+    gyroscope_dps: Any,
+    temperature_divisor: float,
+    temperature_offset: float,
+) -> tuple[int, int]:
+    """The special-event codes both cameras share (0-7: triggers, IMU start and end);
+    returns the trigger and IMU sample counts after it."""
+    if code == 2 or code == 3 or code == 4:
+        trigger = triggers[m]
+        trigger.t = np.uint64(t)
+        trigger.id = np.uint8(TRIGGER_ID_PULSE if code == 4 else TRIGGER_ID_EDGE)
+        trigger.rising = code != 2
+        m += 1
+    elif code == 5:
+        state[_IMU_STATE] = _IMU_STARTED
+        state[_IMU_T] = t
+    elif code == 7:
+        k = _imu_end(
+            state,
+            imu_t,
+            imu_values,
+            k,
+            davis,
+            flips,
+            accelerometer_g,
+            gyroscope_dps,
+            temperature_divisor,
+            temperature_offset,
+        )
+    return m, k
+
+
 @nb.njit(nogil=True, cache=True)
 def _decode_dvxplorer(
     data: Any,
@@ -487,18 +531,13 @@ def _decode_dvxplorer(
         kind = (word >> 12) & 7
         if kind == 0:
             code = word & 0xFFF
-            if code == 2 or code == 3 or code == 4:
-                trigger = triggers[m]
-                trigger.t = np.uint64(t)
-                trigger.id = np.uint8(TRIGGER_ID_PULSE if code == 4 else TRIGGER_ID_EDGE)
-                trigger.rising = code != 2
-                m += 1
-            elif code == 5:
-                state[_IMU_STATE] = _IMU_STARTED
-                state[_IMU_T] = t
-            elif code == 7:
-                k = _imu_end(
+            if code <= 7:
+                m, k = _special_event(
+                    code,
+                    t,
                     state,
+                    triggers,
+                    m,
                     imu_t,
                     imu_values,
                     k,
@@ -592,18 +631,13 @@ def _decode_davis(
         kind = (word >> 12) & 7
         if kind == 0:
             code = word & 0xFFF
-            if code == 2 or code == 3 or code == 4:
-                trigger = triggers[m]
-                trigger.t = np.uint64(t)
-                trigger.id = np.uint8(TRIGGER_ID_PULSE if code == 4 else TRIGGER_ID_EDGE)
-                trigger.rising = code != 2
-                m += 1
-            elif code == 5:
-                state[_IMU_STATE] = _IMU_STARTED
-                state[_IMU_T] = t
-            elif code == 7:
-                k = _imu_end(
+            if code <= 7:
+                m, k = _special_event(
+                    code,
+                    t,
                     state,
+                    triggers,
+                    m,
                     imu_t,
                     imu_values,
                     k,
