@@ -303,6 +303,8 @@ class _EmulatedInivation(EmulatedDevice):
     DAVIS: bool
     ACCELEROMETER_G: npt.NDArray[np.float64]
     GYROSCOPE_DPS: npt.NDArray[np.float64]
+    IMU_ACCEL_SHIFT: int
+    """Where the accelerometer scale sits in the IMU configuration word."""
 
     def __init__(
         self,
@@ -572,8 +574,16 @@ class _EmulatedInivation(EmulatedDevice):
         )
         accel = _raw(samples["accelerometer"] * signs, accel_g)
         gyro = _raw(samples["gyroscope"] * signs, gyro_dps)
-        temperatures = self._raw_temperature(samples["temperature"])
-        config = self._imu_config(accelerometer, gyroscope, temperature, accel_index, gyro_index)
+        divisor, offset = self._temperature_calibration()
+        celsius = np.nan_to_num(np.asarray(samples["temperature"], np.float64), nan=offset)
+        temperatures = np.clip(np.round((celsius - offset) * divisor), -32768, 32767)
+        config = (
+            (0x80 if accelerometer else 0)
+            | (0x40 if gyroscope else 0)
+            | (0x20 if temperature else 0)
+            | accel_index << self.IMU_ACCEL_SHIFT
+            | gyro_index
+        )
         out = []
         for i, time in enumerate(samples["t"].tolist()):
             data: list[int] = []
@@ -594,14 +604,8 @@ class _EmulatedInivation(EmulatedDevice):
         """The model's accelerometer (g) and gyroscope (°/s) full scales."""
 
     @abstractmethod
-    def _imu_config(
-        self, accelerometer: bool, gyroscope: bool, temperature: bool, accel: int, gyro: int
-    ) -> int:
-        """The model's IMU scale/configuration word for these sensors and scales."""
-
-    @abstractmethod
-    def _raw_temperature(self, celsius: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
-        """The model's raw IMU temperature readings for ``celsius``."""
+    def _temperature_calibration(self) -> tuple[float, float]:
+        """The model's IMU temperature (divisor, offset): °C = raw / divisor + offset."""
 
 
 class EmulatedDvxplorer(_EmulatedInivation):
@@ -624,6 +628,7 @@ class EmulatedDvxplorer(_EmulatedInivation):
     DAVIS = False
     ACCELEROMETER_G = ini.DVXPLORER_ACCELEROMETER_G
     GYROSCOPE_DPS = ini.DVXPLORER_GYROSCOPE_DPS
+    IMU_ACCEL_SHIFT = 3
 
     def _default_registers(self) -> dict[tuple[int, int], int]:
         registers = super()._default_registers()
@@ -644,21 +649,8 @@ class EmulatedDvxplorer(_EmulatedInivation):
             self.register(*dvx.IMU_GYROSCOPE_RANGE) & 7,
         )
 
-    def _imu_config(
-        self, accelerometer: bool, gyroscope: bool, temperature: bool, accel: int, gyro: int
-    ) -> int:
-        return (
-            (0x80 if accelerometer else 0)
-            | (0x40 if gyroscope else 0)
-            | (0x20 if temperature else 0)
-            | accel << 3
-            | gyro
-        )
-
-    def _raw_temperature(self, celsius: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
-        divisor, offset = ini.DVXPLORER_TEMPERATURE
-        clean = np.nan_to_num(np.asarray(celsius, np.float64), nan=offset)
-        return np.clip(np.round((clean - offset) * divisor), -32768, 32767).astype(np.int64)
+    def _temperature_calibration(self) -> tuple[float, float]:
+        return ini.DVXPLORER_TEMPERATURE
 
 
 class EmulatedDavis346(_EmulatedInivation):
@@ -677,6 +669,7 @@ class EmulatedDavis346(_EmulatedInivation):
     DAVIS = True
     ACCELEROMETER_G = ini.DAVIS_ACCELEROMETER_G
     GYROSCOPE_DPS = ini.DAVIS_GYROSCOPE_DPS
+    IMU_ACCEL_SHIFT = 2
 
     def _default_registers(self) -> dict[tuple[int, int], int]:
         registers = super()._default_registers()
@@ -713,21 +706,8 @@ class EmulatedDavis346(_EmulatedInivation):
             self.register(*davis.IMU_GYROSCOPE_FULL_SCALE) & 3,
         )
 
-    def _imu_config(
-        self, accelerometer: bool, gyroscope: bool, temperature: bool, accel: int, gyro: int
-    ) -> int:
-        return (
-            (0x80 if accelerometer else 0)
-            | (0x40 if gyroscope else 0)
-            | (0x20 if temperature else 0)
-            | accel << 2
-            | gyro
-        )
-
-    def _raw_temperature(self, celsius: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
-        divisor, offset = ini.DAVIS_TEMPERATURE.get(self.register(*ini.IMU_TYPE), (340.0, 35.0))
-        clean = np.nan_to_num(np.asarray(celsius, np.float64), nan=offset)
-        return np.clip(np.round((clean - offset) * divisor), -32768, 32767).astype(np.int64)
+    def _temperature_calibration(self) -> tuple[float, float]:
+        return ini.DAVIS_TEMPERATURE.get(self.register(*ini.IMU_TYPE), (340.0, 35.0))
 
     def window(self) -> tuple[int, int, int, int]:
         """(left, top, width, height) of the APS window registers, clipped to the sensor."""
