@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from _datasets import DatasetBuilder, find_shared_data  # noqa: E402
+from _runner import _max_rss_kb  # noqa: E402
 
 RESULT = "BENCH_RESULT "
 TARGET_MB_S = 400.0
@@ -80,7 +80,7 @@ def _child(path: str, raw: bool, cores: int, expected_events: int) -> dict[str, 
                 dropped = status.ring.dropped_buffers
         seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu
-    peak = _peak_rss_mb()
+    peak = _max_rss_kb() / 1024
     result = {"seconds": seconds, "cpu": cpu, "peak_mb": peak, "dropped": dropped}
     if raw:
         result["bytes"] = data_bytes
@@ -88,16 +88,6 @@ def _child(path: str, raw: bool, cores: int, expected_events: int) -> dict[str, 
         result["events"] = events
         result["correct"] = events == expected_events
     return result
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory. Not getrusage's ru_maxrss: Linux carries that
-    over from the parent through fork and exec, and the parent holds the datasets."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _run(path: Path, raw: bool, cores: int, expected: int) -> dict[str, Any]:
