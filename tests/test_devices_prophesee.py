@@ -829,25 +829,26 @@ def test_stream_decoder_on_a_generated_recording(tmp_path: Path) -> None:
 
 def test_stream_decoder_state() -> None:
     decoder = pp.Evt3StreamDecoder()
-    # TIME_HIGH 1, TIME_LOW 2, ADDR_Y 10, VECT_BASE_X 100 (ON), VECT_12 3 words, ADDR_X 5.
+    # TIME_HIGH 1, TIME_LOW 2, ADDR_Y 10, VECT_BASE_X 100 (ON), VECT_12 x2, VECT_8, ADDR_X 5.
     words = [0x8001, 0x6002, 0x000A, 0x3800 | 100, 0x4003, 0x4000, 0x5001, 0x2005]
     data = struct.pack(f"<{len(words)}H", *words)
     assert decoder.current_t == 0
-    first = decoder.decode(np.frombuffer(data[:11], np.uint8))  # inside the vector group
-    assert len(first.events) == 0
-    assert decoder.pending_bytes == 3
+    # Cut inside the vector run and inside its VECT_8 word: each whole word is decoded at once.
+    first = decoder.decode(np.frombuffer(data[:13], np.uint8))
+    assert first.events["x"].tolist() == [100, 101]
+    assert decoder.pending_bytes == 1
     assert decoder.current_t == (1 << 12) | 2
-    second = decoder.decode(np.frombuffer(data[11:], np.uint8))
-    assert second.events["x"].tolist() == [100, 101, 124, 5]
-    assert second.events["on"].tolist() == [True, True, True, False]
+    second = decoder.decode(np.frombuffer(data[13:], np.uint8))
+    assert second.events["x"].tolist() == [124, 5]
+    assert second.events["on"].tolist() == [True, False]
     assert decoder.pending_bytes == 0
     assert decoder.dropped_out_of_range == 0
-    # An ERC-count group (OTHERS 0x014 + 3 words) cut after its first word, then an event.
-    words = [0xE014, 0x7000, 0x7000, 0xF000, 0x2007, 0x2000 | 1300]
+    # An ERC-count word and its payload words, cut after the first, then two events.
+    words = [0xE014, 0xF000, 0xF000, 0x7000, 0x2007, 0x2000 | 1300]
     data = struct.pack(f"<{len(words)}H", *words)
-    assert len(decoder.decode(np.frombuffer(data[:2], np.uint8)).events) == 0
-    assert decoder.pending_bytes == 2
-    third = decoder.decode(np.frombuffer(data[2:], np.uint8))
+    assert len(decoder.decode(np.frombuffer(data[:3], np.uint8)).events) == 0
+    assert decoder.pending_bytes == 1
+    third = decoder.decode(np.frombuffer(data[3:], np.uint8))
     assert third.events["x"].tolist() == [7]
     assert decoder.dropped_out_of_range == 1  # x 1300 lies outside the sensor
 

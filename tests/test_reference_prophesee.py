@@ -299,69 +299,49 @@ def test_evt3_time_low_backwards_and_small_time_high_drop() -> None:
     assert_same(events, expected)
 
 
-def test_evt3_vector_group() -> None:
+def test_evt3_vector_words_stand_alone() -> None:
+    """Each VECT_12 / VECT_8 word gives its own events and moves the base by 12 / 8,
+    in any number and order (not only the cameras' VECT_12, VECT_12, VECT_8)."""
     words = [
         0x8001,  # TIME_HIGH 1
         0x0064,  # ADDR_Y 100
         0x6007,  # TIME_LOW 7 -> t = 4103
         0x3828,  # VECT_BASE_X x=40, pol 1
-        0x4805,  # VECT_12 bits 0, 2, 11
-        0x4001,  # VECT_12 bit 0 -> k = 12
-        0x5080,  # VECT_8 bit 7 -> k = 31
-        0x5001,  # lone VECT_8: state only, no event
-        0x4001,  # next group, base now 72: k = 0
-        0x4000,
-        0x5000,
+        0x4805,  # VECT_12 bits 0, 2, 11 -> 40, 42, 51; base 52
+        0x4001,  # VECT_12 bit 0 -> 52; base 64
+        0x5080,  # VECT_8 bit 7 -> 71; base 72
+        0x5001,  # VECT_8 bit 0 -> 72; base 80
+        0x4001,  # VECT_12 bit 0 -> 80; base 92
+        0x4000,  # base 104
+        0x5000,  # base 112
         0x2005,  # ADDR_X 5, OFF
     ]
     events, _ = ref.decode_evt3(u16(*words), 1280, 720)
     t = 4096 + 7
-    expected = ev(
-        [
-            (t, 40, 100, True),
-            (t, 42, 100, True),
-            (t, 51, 100, True),
-            (t, 52, 100, True),
-            (t, 71, 100, True),
-            (t, 72, 100, True),
-            (t, 5, 100, False),
-        ]
-    )
-    assert_same(events, expected)
+    on = [(t, x, 100, True) for x in (40, 42, 51, 52, 71, 72, 80)]
+    assert_same(events, ev([*on, (t, 5, 100, False)]))
 
 
-def test_evt3_vector_base_validation() -> None:
+def test_evt3_vectors_from_the_start_and_past_the_width() -> None:
     words = [
         0x8001,  # TIME_HIGH 1 -> t 4096
         0x0002,  # ADDR_Y 2
-        0x4001,  # group without any VECT_BASE_X: rejected
-        0x4000,
-        0x5000,
-        0x34EC,  # VECT_BASE_X 1260 (OFF): 1260 + 32 > 1280 -> rejected
-        0x4FFF,
-        0x4FFF,
-        0x50FF,
-        0x4001,  # base 1292 and has_vect_base cleared: rejected
-        0x4000,
-        0x5000,
-        0x3000,  # VECT_BASE_X 0: accepted again
-        0x4003,  # bits 0, 1
-        0x4000,
-        0x5000,
-        0x34C0,  # VECT_BASE_X 1216: 1216 + 32 <= 1280 accepted
-        0x4000,
-        0x4000,
-        0x5080,  # bit 31 -> x 1247
+        0x4001,  # no VECT_BASE_X yet: the base is 0 -> x 0; base 12
+        0x5000,  # base 20
+        0x34EC,  # VECT_BASE_X 1260 (OFF)
+        0x4FFF,  # 1260..1271; base 1272
+        0x4FFF,  # 1272..1279 kept, 1280..1283 dropped; base 1284
+        0x50FF,  # all past the width: dropped; base 1292
+        0x3000,  # VECT_BASE_X 0
+        0x4003,  # bits 0, 1 -> 0, 1
+        0x34C0,  # VECT_BASE_X 1216
+        0x4000,  # base 1228
+        0x4000,  # base 1240
+        0x5080,  # bit 7 -> x 1247
     ]
     events, _ = ref.decode_evt3(u16(*words), 1280, 720)
-    expected = ev(
-        [
-            (4096, 0, 2, False),
-            (4096, 1, 2, False),
-            (4096, 1247, 2, False),
-        ]
-    )
-    assert_same(events, expected)
+    xs = [0, *range(1260, 1280), 0, 1, 1247]
+    assert_same(events, ev([(4096, x, 2, False) for x in xs]))
 
 
 def test_evt3_invalid_rows_and_out_of_sensor() -> None:
@@ -369,9 +349,8 @@ def test_evt3_invalid_rows_and_out_of_sensor() -> None:
         0x8000,  # TIME_HIGH 0
         0x0805,  # ADDR_Y 5 with orig bit 11: invalid
         0x2001,  # no event
-        0x4001,  # invalid -> group skipped (3 words), nothing else changes
-        0x2002,  # (second word of the skipped group)
-        0x2003,  # (third word of the skipped group)
+        0x4001,  # invalid row: no vector event either
+        0x2002,  # no event
         0x1005,  # type-1 Y: not CD
         0x2004,  # no event
         0x02D0,  # ADDR_Y 720 == height: invalid
@@ -393,29 +372,28 @@ def test_evt3_triggers_others_and_torn_tail() -> None:
         0xA301,  # EXT_TRIGGER id 3, rising
         0xAF00,  # EXT_TRIGGER id 15, falling
         0x0009,  # ADDR_Y 9
-        0xE014,  # OTHERS ERC count: 4-word group, all skipped
-        0x2001,
-        0x2002,
-        0x2003,
-        0xE001,  # OTHERS other subtype: one word
+        0xE014,  # OTHERS ERC count and its CONTINUED_12, CONTINUED_12, CONTINUED_4 payload
+        0xF123,
+        0xF456,
+        0x7001,
+        0xE001,  # OTHERS, another subtype
         0x2807,  # ADDR_X 7 ON -> event
-        0xE016,  # ERC group complete
+        0xE016,
         0xF000,
         0xF000,
         0x7000,
-        0x4001,  # VECT_12 with a single word left: torn tail, stop
-        0x2008,
+        0x2008,  # ADDR_X 8 OFF -> event
     ]
     payload = u16(*words) + b"\x99"  # plus a trailing partial word
     events, triggers = ref.decode_evt3(payload, 1280, 720)
-    assert_same(events, ev([(12304, 7, 9, True)]))
+    assert_same(events, ev([(12304, 7, 9, True), (12304, 8, 9, False)]))
     assert_same(triggers, trig([(12304, 3, True), (12304, 15, False)]))
 
 
-def test_evt3_erc_torn_tail_and_no_time_high() -> None:
+def test_evt3_others_words_stand_alone_and_no_time_high() -> None:
     words = [0x8000, 0x0001, 0x2001, 0xE014, 0x2002, 0x2003]
     events, _ = ref.decode_evt3(u16(*words), 1280, 720)
-    assert_same(events, ev([(0, 1, 1, False)]))
+    assert_same(events, ev([(0, x, 1, False) for x in (1, 2, 3)]))
     events, triggers = ref.decode_evt3(u16(0x0001, 0x2001, 0xA001), 1280, 720)
     assert_same(events, ev([]))
     assert_same(triggers, trig([]))

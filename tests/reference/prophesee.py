@@ -451,7 +451,7 @@ def decode_evt21(
 
 
 # --------------------------------------------------------------------------- #
-# EVT 3.0 (spec section 4; OpenEB evt3_decoder.h + BasicCheckValidator)       #
+# EVT 3.0 (docs/formats/evt3.md)                                              #
 # --------------------------------------------------------------------------- #
 
 EVT3_ADDR_Y = 0x0
@@ -459,145 +459,92 @@ EVT3_ADDR_Y_EM = 0x1
 EVT3_ADDR_X = 0x2
 EVT3_VECT_BASE_X = 0x3
 EVT3_VECT_12 = 0x4
+EVT3_VECT_8 = 0x5
 EVT3_TIME_LOW = 0x6
 EVT3_TIME_HIGH = 0x8
 EVT3_EXT_TRIGGER = 0xA
-EVT3_OTHERS = 0xE
-EVT3_ERC_SUBTYPES = (0x014, 0x016)
 
 
 def decode_evt3(payload: bytes, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """Decode an EVT 3.0 payload (16-bit little-endian words, no header).
 
-    Word type = bits 15..12, content = bits 11..0 (spec section 4). State:
-    ``y_state`` (content of the last type-0 ADDR_Y, bit 11 included),
-    ``is_cd``, ``is_valid``, ``base_state`` (content of the last
-    VECT_BASE_X, x in bits 10..0, polarity in bit 11), ``has_vect_base``
-    and the time ``loop * 2**24 + high * 2**12 + low``.
+    Word type = bits 15..12, content = bits 11..0 (docs/formats/evt3.md). State:
+    ``y`` (content of the last type-0 ADDR_Y, bit 11 included), ``is_cd``,
+    ``base_x`` and ``base_on`` (the last VECT_BASE_X, advanced by each vector
+    word) and the time ``loop * 2**24 + high * 2**12 + low``.
 
     * Start-up: words before the first TIME_HIGH are dropped; then
       ``high = max(value - 1, 0)``, ``loop = low = 0`` and that TIME_HIGH is
       processed normally.
     * TIME_HIGH (0x8): ``high >= value + 2048`` -> ``loop += 1``; a value
       different from ``high`` resets ``low`` to 0; then ``high = value``.
-    * ADDR_X (0x2): if ``is_valid``, one event at x = bits 10..0,
-      y = ``y_state``, ON = bit 11, current time.
-    * VECT_12 (0x4): 3-word group (this word + the next two, whatever their
-      types). Fewer than 3 words left: stop (torn tail). Not ``is_valid``:
-      skip the 3 words, nothing else changes. Otherwise the 32-bit mask is
-      ``w0[11..0] | w1[11..0] << 12 | w2[7..0] << 24``; BasicCheckValidator:
-      without a VECT_BASE_X since the last rejection, or with
-      ``base_x + 32 > width``, the group is rejected (``has_vect_base``
-      cleared, no event); otherwise one event per set bit k at
-      ``base_x + k``. Accepted or rejected, ``base_state += 32``.
+    * TIME_LOW (0x6): ``low = content``, backward steps applied as they are.
+    * ADDR_Y (0x0): ``y = content``, ``is_cd = True``. EM ADDR_Y (0x1):
+      ``is_cd = False``.
+    * ADDR_X (0x2): when the row is valid (``is_cd and y < height``), one
+      event at x = bits 10..0, ON = bit 11, current time.
+    * VECT_BASE_X (0x3): ``base_x`` = bits 10..0, ``base_on`` = bit 11.
+    * VECT_12 (0x4) / VECT_8 (0x5): when the row is valid, one event per set
+      bit k of the low 12 / 8 bits at ``base_x + k``; valid row or not,
+      ``base_x`` then grows by 12 / 8. Each word stands alone, in any number
+      and order.
     * EXT_TRIGGER (0xA): trigger at the current time, id = bits 11..8,
       rising = bit 0.
-    * OTHERS (0xE): subtypes 0x014 / 0x016 (ERC counts) form a 4-word group
-      with the next 3 words (fewer left: stop, torn tail), all skipped; any
-      other subtype skips just this word.
-    * Every other type (ADDR_Y 0x0, EM ADDR_Y 0x1, VECT_BASE_X 0x3, a lone
-      VECT_8 0x5, TIME_LOW 0x6, CONTINUED 0x7/0xF, 0x9, 0xB, 0xC, IMU 0xD):
-      type 0 sets ``y_state``; types 0/1 set ``is_cd = (type == 0)``; type 3
-      sets ``base_state`` and ``has_vect_base``; TIME_LOW sets ``low``
-      (backward steps applied as they are); then, for all of them,
-      ``is_valid = is_cd and y_state < height`` (so an ADDR_Y with bit 11 set
-      silences the following X/vector words).
+    * Everything else (OTHERS 0xE, CONTINUED 0x7 / 0xF, unused types) is
+      skipped.
 
-    Out-of-sensor rule (aerflow's, on top of OpenEB's): any event with
-    ``x >= width`` or ``y >= height`` is dropped.
-
-    ``base_state`` is kept to 16 bits and ``base_x = base_state & 0x7FF``
-    (as the brief states); OpenEB keeps a 32-bit slot and masks with
-    ``0xF7FF``, which can only differ once ``base_x`` passes 2047, i.e.
-    only for ``width >= 2048``.
+    Out-of-sensor rule: any event with ``x >= width`` or ``y >= height`` is
+    dropped.
     """
     words = _words(payload, "<H", 2)
     events: list[EventRow] = []
     triggers: list[TriggerRow] = []
-    count = len(words)
 
-    i = 0
-    while i < count and (words[i] >> 12) != EVT3_TIME_HIGH:
-        i += 1  # start-up: drop words before the first TIME_HIGH
-    if i == count:
-        return _events_array(events), _triggers_array(triggers)
-
-    loop = 0
-    high = max((words[i] & 0xFFF) - 1, 0)
-    low = 0
-    y_state = 0
+    started = False
+    loop = high = low = 0
+    y = 0
     is_cd = False
-    is_valid = False
-    base_state = 0
-    has_vect_base = False
-
-    while i < count:
-        word = words[i]
+    base_x = 0
+    base_on = False
+    for word in words:
         kind = word >> 12
         content = word & 0xFFF
+        if not started:
+            if kind != EVT3_TIME_HIGH:
+                continue
+            started = True
+            high = max(content - 1, 0)
         now = (loop << 24) + (high << 12) + low
+        valid = is_cd and y < height
         if kind == EVT3_TIME_HIGH:
-            # TIME_HIGH: loop on a drop of >= 2048, low reset when it changes.
             if high >= content + 2048:
                 loop += 1
             if high != content:
                 low = 0
             high = content
-            i += 1
+        elif kind == EVT3_TIME_LOW:
+            low = content
+        elif kind == EVT3_ADDR_Y:
+            y = content
+            is_cd = True
+        elif kind == EVT3_ADDR_Y_EM:
+            is_cd = False
         elif kind == EVT3_ADDR_X:
-            # ADDR_X: single CD event, gated by is_valid.
-            if is_valid:
-                x = content & 0x7FF
-                if _inside(x, y_state, width, height):
-                    events.append((now, x, y_state, bool(content & 0x800)))
-            i += 1
-        elif kind == EVT3_VECT_12:
-            # VECT_12 + next 2 words = VECT_12_12_8 group.
-            if i + 3 > count:
-                break  # torn tail: incomplete group at end of payload
-            if not is_valid:
-                i += 3
-                continue
-            mask = (
-                (words[i] & 0xFFF) | ((words[i + 1] & 0xFFF) << 12) | ((words[i + 2] & 0xFF) << 24)
-            )
-            base_x = base_state & 0x7FF
-            if not has_vect_base or base_x + 32 > width:
-                has_vect_base = False  # BasicCheckValidator rejection
-            else:
-                on = bool(base_state & 0x800)
-                for k in range(32):
-                    if (mask >> k) & 1:
-                        x = base_x + k
-                        if _inside(x, y_state, width, height):
-                            events.append((now, x, y_state, on))
-            base_state = (base_state + 32) & 0xFFFF
-            i += 3
+            x = content & 0x7FF
+            if valid and _inside(x, y, width, height):
+                events.append((now, x, y, bool(content & 0x800)))
+        elif kind == EVT3_VECT_BASE_X:
+            base_x = content & 0x7FF
+            base_on = bool(content & 0x800)
+        elif kind in (EVT3_VECT_12, EVT3_VECT_8):
+            bits = 12 if kind == EVT3_VECT_12 else 8
+            for k in range(bits):
+                x = base_x + k
+                if valid and (content >> k) & 1 and _inside(x, y, width, height):
+                    events.append((now, x, y, base_on))
+            base_x += bits
         elif kind == EVT3_EXT_TRIGGER:
-            # EXT_TRIGGER: id[11..8], value[0].
             triggers.append((now, (content >> 8) & 0xF, bool(content & 1)))
-            i += 1
-        elif kind == EVT3_OTHERS:
-            # OTHERS: ERC count subtypes carry 3 continuation words.
-            if content in EVT3_ERC_SUBTYPES:
-                if i + 4 > count:
-                    break  # torn tail: incomplete ERC group
-                i += 4
-            else:
-                i += 1
-        else:
-            # Stateful words: store content in the per-type state slot.
-            if kind == EVT3_ADDR_Y:
-                y_state = content
-            if kind in (EVT3_ADDR_Y, EVT3_ADDR_Y_EM):
-                is_cd = kind == EVT3_ADDR_Y
-            if kind == EVT3_VECT_BASE_X:
-                base_state = content
-                has_vect_base = True
-            if kind == EVT3_TIME_LOW:
-                low = content
-            is_valid = is_cd and y_state < height
-            i += 1
     return _events_array(events), _triggers_array(triggers)
 
 

@@ -483,7 +483,7 @@ def write_row_column_masks(write: Callable[[int, int], None], previous: Any, con
 
 # -- the live EVT 3.0 stream ------------------------------------------------------------------
 _MAX_GROUP_EVENTS = 32
-"""The most events one word or group yields (a VECT_12 + VECT_12 + VECT_8 group)."""
+"""The most events the kernel writes in one step (a VECT_12, VECT_12, VECT_8 run)."""
 _FIRST_TRIGGERS = 64
 _EMPTY_BYTES = np.empty(0, np.uint8)
 
@@ -498,8 +498,8 @@ class Evt3StreamDecoder:
     """Decodes the EVT 3.0 bytes of a camera's data endpoint, chunk by chunk.
 
     It runs the EVT 3.0 file decoder's kernel (``formats/evt3.py``) with its state kept
-    between chunks; an odd trailing byte, or a vector or ERC group cut by the chunk's end, is
-    kept and decoded with the next chunk. Events before the first TIME_HIGH word are dropped.
+    between chunks; an odd trailing byte is kept and decoded with the next chunk (no EVT 3.0
+    word depends on the words after it). Events before the first TIME_HIGH word are dropped.
     Output arrays are sized by the previous chunk's events per word (one at first) and grow
     when a chunk yields more. Events outside ``width`` × ``height`` are dropped and counted.
     """

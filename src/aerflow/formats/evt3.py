@@ -1,10 +1,18 @@
 """Prophesee EVT 3.0: 16-bit stateful words with vectorised x addresses.
 
-Decoding follows OpenEB's HAL decoder with its default (basic-check) validator: start at the
-first TIME_HIGH, a 24-bit time counter that loops when TIME_HIGH drops by half its range or
-more, TIME_LOW applied as is (even backwards), VECT_12 starting a three-word 12+12+8 group,
-ADDR_Y with bit 11 or a row past the sensor silencing the addresses that follow it. Unlike
-OpenEB, an ADDR_X past the sensor's width is dropped (and counted) rather than returned.
+Decoding follows OpenEB's HAL decoder with its default (basic-check) validator for time and
+rows: start at the first TIME_HIGH, a 24-bit time counter that loops when TIME_HIGH drops by
+half its range or more, TIME_LOW applied as is (even backwards), ADDR_Y with bit 11 or a row
+past the sensor silencing the addresses that follow it.
+
+Vector words follow the format's definition (Prophesee's EVT 3.0 description and OpenEB's
+standalone decoder), which faery, evlib and the ``evt3`` crate share: after a VECT_BASE_X, any
+number of VECT_12 and VECT_8 words in any order, each giving events at ``base_x + bit`` for its
+12 or 8 bits and then advancing ``base_x`` by 12 or 8. Cameras send VECT_12, VECT_12, VECT_8,
+which OpenEB's HAL decoder reads as one 32-bit group and rejects otherwise; the two agree on
+everything cameras send. An event past the sensor's width, single or in a vector, is dropped
+and counted (OpenEB returns single ones and rejects whole groups). OTHERS words and their
+CONTINUED payload words change no state, so no word depends on the ones after it.
 """
 
 from __future__ import annotations
@@ -23,16 +31,15 @@ from .raw import RawReader, RawWriter, order_error
 __all__ = ["Evt3Reader", "Evt3Writer"]
 
 _ADDR_Y, _ADDR_Y_OTHER, _ADDR_X, _VECT_BASE_X = 0x0, 0x1, 0x2, 0x3
-_VECT_12, _TIME_LOW, _TIME_HIGH, _EXT_TRIGGER, _OTHERS = 0x4, 0x6, 0x8, 0xA, 0xE
-_VECT_8 = 0x5
-_ERC_COUNT_SUBTYPES = (0x014, 0x016)
+_VECT_12, _VECT_8, _TIME_LOW, _TIME_HIGH, _EXT_TRIGGER = 0x4, 0x5, 0x6, 0x8, 0xA
 
 # Decoder state slots.
-_STARTED, _LOOP, _HIGH, _LOW, _Y, _IS_CD, _VALID, _BASE, _HAS_BASE, _DROPPED = range(10)
+_STARTED, _LOOP, _HIGH, _LOW, _Y, _IS_CD, _VALID, _BASE_X, _BASE_ON, _DROPPED = range(10)
 _STATE_SIZE = 10
 # What a mid-file guess must get right; the loop count is relative and drops are summed.
-_RESUMABLE = (_STARTED, _HIGH, _LOW, _Y, _IS_CD, _VALID, _BASE, _HAS_BASE)
+_RESUMABLE = (_STARTED, _HIGH, _LOW, _Y, _IS_CD, _VALID, _BASE_X, _BASE_ON)
 _TIME_HIGH_EVERY = 1 << 11  # words between restated TIME_HIGHs in written files
+_MOST_VECTOR_EVENTS = 32  # events from one VECT_12, VECT_12, VECT_8 run
 
 
 @nb.njit(nogil=True, cache=True)
@@ -49,15 +56,43 @@ def _in_row_limits(width: int, height: int) -> Any:
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
-def _write_vector(data: Any, i: int, events: Any, n: int, t: int, y: int, base: int) -> int:
-    """Write the events of the vector group at word i (room for 32 is the caller's check)."""
-    mask = (
-        (np.int64(data[np.uint64(i)]) & 0xFFF)
-        | ((np.int64(data[np.uint64(i + 1)]) & 0xFFF) << 12)
-        | ((np.int64(data[np.uint64(i + 2)]) & 0xFF) << 24)
-    )
-    x0 = base & 0x7FF
-    on = (base >> 11) & 1 == 1
+def _vector_at(data: Any, i: int, kind: int) -> tuple[int, int, int]:
+    """The vector word at i (kind VECT_12 or VECT_8): (mask, columns it covers, words).
+
+    A camera's VECT_12, VECT_12, VECT_8 run is read as one 32-column mask: the same events
+    as word by word, in one pass.
+    """
+    first = np.int64(data[np.uint64(i)])
+    if kind == _VECT_8:
+        return first & 0xFF, 8, 1
+    if (
+        i + 2 < data.size
+        and (np.int64(data[np.uint64(i + 1)]) >> 12) == _VECT_12
+        and (np.int64(data[np.uint64(i + 2)]) >> 12) == _VECT_8
+    ):
+        mask = (
+            (first & 0xFFF)
+            | ((np.int64(data[np.uint64(i + 1)]) & 0xFFF) << 12)
+            | ((np.int64(data[np.uint64(i + 2)]) & 0xFF) << 24)
+        )
+        return mask, 32, 3
+    return first & 0xFFF, 12, 1
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _write_vector(
+    events: Any, n: int, t: int, y: int, x0: int, on: bool, mask: int, columns: int, width: int
+) -> tuple[int, int]:
+    """Write the events of a vector mask at columns x0...: (n after, events dropped past the
+    sensor's width). Room for 32 events is the caller's check."""
+    dropped = 0
+    if x0 + columns > width:
+        inside = np.int64(0) if x0 >= width else (np.int64(1) << (width - x0)) - 1
+        outside = mask & ~inside
+        mask &= inside
+        while outside != 0:
+            dropped += outside & 1
+            outside >>= 1
     # Every bit up to the highest set one writes a candidate event and only set bits keep
     # theirs: a branch per bit costs several times more.
     offset = 0
@@ -70,7 +105,7 @@ def _write_vector(data: Any, i: int, events: Any, n: int, t: int, y: int, base: 
         n += mask & 1
         mask >>= 1
         offset += 1
-    return n
+    return n, dropped
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
@@ -102,15 +137,16 @@ def _decode_in_row(
     t_high: int,
     low: int,
     y: int,
-    base: int,
-    has_base: int,
+    base_x: int,
+    base_on: int,
+    dropped: int,
     limits: Any,
     width: int,
-) -> tuple[int, int, int, int, int, int]:
+) -> tuple[int, int, int, int, int, int, int]:
     """Decode from word i while the row is in the sensor and the words are columns in the
-    sensor, rows in the sensor, TIME_LOW, VECT_BASE_X and vector groups (nearly all words of
+    sensor, rows in the sensor, TIME_LOW, VECT_BASE_X and vector words (nearly all words of
     most streams); stop at any other word or when the output is full. Returns i, n, low, y,
-    base and has_base.
+    base_x, base_on and dropped.
 
     Rows, columns and TIME_LOW come in no predictable order, so they take no branch: every
     such word writes a candidate event and only columns advance n. This is a function of its
@@ -137,26 +173,26 @@ def _decode_in_row(
         key = word >> 11
         x = word & 0x7FF
         kind = key >> 1
-        content = word & 0xFFF
         if x >= limits[key]:
             if kind == _VECT_BASE_X:
-                base = content
-                has_base = 1
+                base_x = x
+                base_on = key & 1
                 i += 1
                 continue
-            if kind != _VECT_12 or i + 3 > size or n + 32 > capacity:
+            if (kind != _VECT_12 and kind != _VECT_8) or n + _MOST_VECTOR_EVENTS > capacity:
                 break
-            if has_base != 0 and (base & 0x7FF) + 32 <= width:
-                n = _write_vector(data, i, events, n, t_high | low, y, base)
-            else:
-                has_base = 0
-            base = (base + 32) & 0xFFFF
-            i += 3
+            mask, columns, words = _vector_at(data, i, kind)
+            n, out = _write_vector(
+                events, n, t_high | low, y, base_x, base_on != 0, mask, columns, width
+            )
+            dropped += out
+            base_x += columns
+            i += words
             stop = min(size, i + capacity - n)
             continue
-        n, y, low = _row_word(events, n, t_high, low, y, key, x, content)
+        n, y, low = _row_word(events, n, t_high, low, y, key, x, word & 0xFFF)
         i += 1
-    return i, n, low, y, base, has_base
+    return i, n, low, y, base_x, base_on, dropped
 
 
 @nb.njit(nogil=True, cache=True)
@@ -180,8 +216,8 @@ def _decode(
     y = state[_Y]
     is_cd = state[_IS_CD]
     valid = state[_VALID]
-    base = state[_BASE]
-    has_base = state[_HAS_BASE]
+    base_x = state[_BASE_X]
+    base_on = state[_BASE_ON]
     dropped = state[_DROPPED]
     limits = _in_row_limits(width, height)
     i = 0
@@ -199,8 +235,8 @@ def _decode(
     while i < size:
         if valid != 0:
             t_high = (loop << 24) | (high << 12)
-            i, n, low, y, base, has_base = _decode_in_row(
-                data, i, events, n, t_high, low, y, base, has_base, limits, width
+            i, n, low, y, base_x, base_on, dropped = _decode_in_row(
+                data, i, events, n, t_high, low, y, base_x, base_on, dropped, limits, width
             )
         if i >= size:
             break
@@ -229,19 +265,16 @@ def _decode(
         elif kind == _TIME_LOW:
             low = word & 0xFFF
             i += 1
-        elif kind == _VECT_12:
-            if i + 3 > size:
+        elif kind in (_VECT_12, _VECT_8):
+            if valid != 0 and n + _MOST_VECTOR_EVENTS > capacity:
                 break
+            mask, columns, words = _vector_at(data, i, kind)
             if valid != 0:
-                if n + 32 > capacity:
-                    break
-                if has_base != 0 and (base & 0x7FF) + 32 <= width:
-                    t = (loop << 24) | (high << 12) | low
-                    n = _write_vector(data, i, events, n, t, y, base)
-                else:
-                    has_base = 0
-                base = (base + 32) & 0xFFFF
-            i += 3
+                t = (loop << 24) | (high << 12) | low
+                n, out = _write_vector(events, n, t, y, base_x, base_on != 0, mask, columns, width)
+                dropped += out
+            base_x += columns
+            i += words
         elif kind == _TIME_HIGH:
             value = word & 0xFFF
             if high >= value + 2048:
@@ -259,20 +292,13 @@ def _decode(
             trigger.rising = word & 1 == 1
             m += 1
             i += 1
-        elif kind == _OTHERS:
-            subtype = word & 0xFFF
-            if subtype == 0x014 or subtype == 0x016:
-                if i + 4 > size:
-                    break
-                i += 4
-            else:
-                i += 1
         else:
+            # OTHERS, CONTINUED and unused words change nothing else.
             if kind == _ADDR_Y_OTHER:
                 is_cd = 0
             elif kind == _VECT_BASE_X:
-                base = word & 0xFFF
-                has_base = 1
+                base_x = word & 0x7FF
+                base_on = (word >> 11) & 1
             valid = 1 if (is_cd != 0 and y < height) else 0
             i += 1
     state[_STARTED] = started
@@ -282,8 +308,8 @@ def _decode(
     state[_Y] = y
     state[_IS_CD] = is_cd
     state[_VALID] = valid
-    state[_BASE] = base
-    state[_HAS_BASE] = has_base
+    state[_BASE_X] = base_x
+    state[_BASE_ON] = base_on
     state[_DROPPED] = dropped
     return i, n, m
 
@@ -436,7 +462,7 @@ class Evt3Reader(RawReader):
     events_per_byte = 0.5
     decoder = staticmethod(_decode)
     state_size = _STATE_SIZE
-    max_group_events = 32
+    max_group_events = _MOST_VECTOR_EVENTS
     warm_up_words = 1 << 16
     """Words decoded just before the middle of a large file to guess the state there."""
 
