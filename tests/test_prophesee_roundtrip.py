@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aerflow
+from aerflow.synthetic import SyntheticSensor
 
 from .helpers import assert_same_events, assert_same_triggers
 
@@ -574,3 +575,38 @@ def test_abort_and_success(fmt: str, tmp_path: Path) -> None:
         writer.write(aerflow.Packet(events[1:]))
     assert_same_events(aerflow.read(path), events)
     assert leftovers(tmp_path) == []
+
+
+def evt3_words(path: Path) -> np.ndarray:
+    _, offset = ref.parse_header(path.read_bytes())
+    return np.frombuffer(path.read_bytes()[offset:], "<u2")
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rate=st.sampled_from([2_000, 200_000, 2_000_000]))
+def test_evt3_writer_speaks_like_a_camera(seed: int, rate: int, tmp_path_factory: Any) -> None:
+    """Every TIME_HIGH is followed by a TIME_LOW before any event word (the clock restated
+    every 2048 words included), every event follows an ADDR_Y, and vector words come as a
+    camera's VECT_BASE_X, VECT_12, VECT_12, VECT_8: what every decoder reads the same."""
+    path = tmp_path_factory.mktemp("evt3") / "camera.raw"
+    events = SyntheticSensor(640, 480, rate=rate, duration="40ms", seed=seed).read().events
+    aerflow.write(path, events, format="evt3", width=640, height=480)
+    kinds = (evt3_words(path) >> 12).tolist()
+    assert 0x8 in kinds
+    assert 0x2 in kinds
+    time_low_due = row_seen = False
+    for i, kind in enumerate(kinds):
+        if kind == 0x8:
+            time_low_due = True
+        elif kind == 0x6:
+            time_low_due = False
+        elif kind in (0x2, 0x3, 0x4, 0x5, 0xA):
+            assert not time_low_due, f"word {i}: an event between TIME_HIGH and TIME_LOW"
+            assert row_seen or kind == 0xA, f"word {i}: an event before any ADDR_Y"
+        if kind == 0x0:
+            row_seen = True
+        if kind == 0x3:
+            assert kinds[i + 1 : i + 4] == [0x4, 0x4, 0x5], f"word {i}: not a camera vector run"
+        if kind in (0x4, 0x5):
+            assert kinds[i - 1] in (0x3, 0x4), f"word {i}: a vector word out of a camera run"
+    assert_same_events(aerflow.read(path), events)

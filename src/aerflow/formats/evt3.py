@@ -333,8 +333,8 @@ def _needs_time(target: int, state: Any) -> bool:
 def _emit_time(target: int, state: Any, out: Any, k: int) -> int:
     """Append the words that move the decoder's clock to ``target``; -1 if it cannot go there.
 
-    Every TIME_HIGH change is followed by a TIME_LOW, even one of 0: OpenEB resets the low
-    part on a change, but some decoders keep the previous one.
+    Every TIME_HIGH change is followed by a TIME_LOW before any event, even one of 0: OpenEB
+    resets the low part on a change, but some decoders keep the previous one.
     """
     target_loop = target >> 24
     target_high = (target >> 12) & 0xFFF
@@ -392,8 +392,11 @@ def _encode(
     while i < n or j < n_triggers:
         if k - repeated_at >= _TIME_HIGH_EVERY and state[_E_STARTED] != 0:
             # Restate the clock now and then, as cameras do: readers can then start mid-file.
+            # Cameras follow every TIME_HIGH with a TIME_LOW before any event, and some
+            # decoders rely on it.
             out[k] = (_TIME_HIGH << 12) | state[_E_HIGH]
-            k += 1
+            out[k + 1] = (_TIME_LOW << 12) | state[_E_LOW]
+            k += 2
             repeated_at = k
         if j < n_triggers and (i >= n or triggers[j].t <= events[i].t):
             t = np.int64(triggers[j].t) - origin
