@@ -77,7 +77,7 @@ TORCH = "torch==2.13.0"  # the CPU build; a bare "torch" pulls a multi-GB CUDA b
 
 
 def test() -> None:
-    ensure_environment("dev")
+    ensure_environment("dev,interop")
     has_torch = subprocess.run([str(PYTHON), "-c", "import torch"], capture_output=True)
     if has_torch.returncode:
         run(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", TORCH)

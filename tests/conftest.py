@@ -1,8 +1,10 @@
 """Shared fixtures: where the shared recordings live and what MANIFEST.json says about them.
 
 The recordings are looked up in ``$AERFLOW_SHARED_DATA`` when set, else in ``shared/data``
-beside any ancestor of this folder (normally ``<repo>/../shared/data``). Tests that need them
-skip cleanly when they are absent.
+beside any ancestor of this folder (normally ``<repo>/../shared/data``). On a user's clone,
+tests that need them, a peer library or an extra skip, and the run ends with one line per
+cause saying how to get it. Under ``CI=true`` nothing may be missing: the run stops at once
+without the recordings, and any other skip is a failure (but for the GPU tests: CI has no GPU).
 
 A test that takes a ``prophesee_file`` argument is run once per Prophesee recording (EVT 2.0,
 EVT 3.0 and DAT) listed in the manifest; the argument is the file's name relative to the data
@@ -126,5 +128,82 @@ def reference_decode() -> Callable[[Path], tuple[np.ndarray, np.ndarray, dict[st
     return lambda path: _reference_decode(os.fspath(path))
 
 
+# -- what may be missing where ------------------------------------------------------------
+
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+NO_GPU = "no CUDA device"
+"""The one skip reason CI accepts: CI machines have no GPU."""
+SETUP_HINTS = (
+    (
+        ("shared data", "shared/data", "in shared data", "in the shared data", "manifest"),
+        "need the shared recordings: clone with the shared/ folder beside the repository, "
+        "or set AERFLOW_SHARED_DATA to its data/ folder",
+    ),
+    (
+        ("could not import", "interop peer", "not installed"),
+        "need peer libraries or extras: pip install -e '.[dev,interop]' "
+        "and pip install torch==2.13.0 (python3 dev.py test does both)",
+    ),
+    ((NO_GPU,), "need a CUDA device"),
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu: needs a CUDA device (skipped without one)")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if IN_CI and DATA_DIR is None:
+        pytest.exit(
+            "CI=true but the shared recordings are missing: CI must run every real-data test. "
+            "Put the shared/ folder (with data/MANIFEST.json) beside the repository, or set "
+            "AERFLOW_SHARED_DATA.",
+            returncode=1,
+        )
+
+
+def _skip_reason(report: pytest.CollectReport | pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _refuse_skip_in_ci(report: pytest.CollectReport | pytest.TestReport) -> None:
+    if not (IN_CI and report.skipped) or hasattr(report, "wasxfail"):
+        return
+    reason = _skip_reason(report)
+    if NO_GPU in reason:
+        return
+    report.outcome = "failed"
+    report.longrepr = f"skipped under CI=true, where it must run: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    _refuse_skip_in_ci(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    outcome = yield
+    _refuse_skip_in_ci(outcome.get_result())
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per missing thing, instead of one per skipped test."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    counts: dict[str, int] = {}
+    for report in skipped:
+        reason = _skip_reason(report)
+        lowered = reason.lower()
+        hint = next(
+            (text for keys, text in SETUP_HINTS if any(key.lower() in lowered for key in keys)),
+            reason,
+        )
+        counts[hint] = counts.get(hint, 0) + 1
+    for hint, count in counts.items():
+        terminalreporter.write_line(f"skipped {count}: {hint}")

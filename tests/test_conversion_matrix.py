@@ -2,9 +2,9 @@
 
 A small generated stream (128x128, increasing time, small timestamps) fits every writer and
 must come back exactly from each. Each real recording must come back exactly from every
-writer that accepts it; a writer may refuse what it cannot hold (a coordinate beyond its
-address bits, time stepping back in Event Stream), but only with a clear error before a
-file appears.
+writer; a writer may refuse what it cannot hold (a sensor beyond its address bits, time
+that its counter cannot reach) only where the pair is listed in REFUSALS with its reason,
+and then with that error before a file appears.
 """
 
 from __future__ import annotations
@@ -23,9 +23,28 @@ from .helpers import assert_same_events
 
 WRITERS = [f.name for f in aerflow.list_formats() if f.writer]
 SUFFIX = {f.name: (f.extensions or (".bin",))[0] for f in aerflow.list_formats()}
+# Formats of shared recordings that aerflow does not read yet.
+NOT_READ_YET = {
+    "hdf5": "Prophesee HDF5/ECF reading is not built yet",
+    "rosbag": "ROS 1 bag reading is not built yet",
+    "rosbag2": "ROS 2 bag reading is not built yet",
+}
 REAL_FILES = sorted(
-    name for name in MANIFEST_FILES if DATA_DIR is not None and (DATA_DIR / name).is_file()
+    name
+    for name, entry in MANIFEST_FILES.items()
+    if DATA_DIR is not None and (DATA_DIR / name).is_file() and entry["format"] not in NOT_READ_YET
 )
+# (recording, writer) -> words the writer's refusal must contain, and why it is right.
+REFUSALS = {
+    ("aedat4/tonic_sample_dvxplorer.aedat4", "es"): (
+        "gaps over 4294967296",
+        "Unix-time stamps: Event Stream stores the first event as a 32-bit gap from 0",
+    ),
+    ("evt3/expelliarmus_evt3_gen41_2020-09-14.raw", "aedat2"): (
+        "does not fit camera",
+        "AEDAT 2.0 addresses hold at most a 1024x512 (DAVIS) sensor, not 1280x720",
+    ),
+}
 
 
 def round_trip(events: np.ndarray, size: tuple[int, int], fmt: str, folder: Path) -> np.ndarray:
@@ -63,11 +82,28 @@ def test_real_recording_through_every_writer(name: str, fmt: str, tmp_path: Path
             events = reader.read().events
     if size is None:
         size = (int(events["x"].max(initial=0)) + 1, int(events["y"].max(initial=0)) + 1)
-    try:
-        back = round_trip(events, size, fmt, tmp_path)
-    except (aerflow.AerflowError, ValueError) as refusal:
-        reason = str(refusal)
-        assert reason, "a refusal must say why"
-        assert list(tmp_path.iterdir()) == [], "a refused write left a file behind"
-        pytest.skip(f"{fmt} cannot hold {name}: {reason}")
-    assert_same_events(back, events)
+    refusal = REFUSALS.get((name, fmt))
+    if refusal is None:
+        assert_same_events(round_trip(events, size, fmt, tmp_path), events)
+        return
+    with pytest.raises((aerflow.AerflowError, ValueError), match=refusal[0]):
+        round_trip(events, size, fmt, tmp_path)
+    assert list(tmp_path.iterdir()) == [], "a refused write left a file behind"
+
+
+def test_refusals_name_real_pairs() -> None:
+    """A listed refusal that no longer matches a recording and a writer is stale."""
+    assert {name for name, _ in REFUSALS} <= set(REAL_FILES)
+    assert {fmt for _, fmt in REFUSALS} <= set(WRITERS)
+
+
+@pytest.mark.parametrize("fmt", sorted(NOT_READ_YET))
+def test_formats_not_read_yet_are_refused_clearly(fmt: str, tmp_path: Path) -> None:
+    """Recordings in formats aerflow does not read yet get a clear error, not a wrong
+    decode; when one becomes readable, it leaves NOT_READ_YET and joins the matrix."""
+    names = [n for n, e in MANIFEST_FILES.items() if e["format"] == fmt]
+    if DATA_DIR is None or not names:
+        pytest.skip("no shared data")
+    for name in names:
+        with pytest.raises(aerflow.AerflowError):
+            aerflow.read(DATA_DIR / name)
