@@ -552,7 +552,7 @@ def test_large_file_cut_inside_a_record(fmt: str, tmp_path: Path) -> None:
 
 def test_truncated_warning_is_a_pytest_warning(tmp_path: Path) -> None:
     """The torn tail warns with the file's name, and every complete event comes back."""
-    payload = struct.pack("<5H", 0x8001, 0x0002, 0x2003, 0x3010, 0x4001)  # VECT_12 cut short
+    payload = struct.pack("<3H", 0x8001, 0x0002, 0x2003) + b"\x10"  # a word cut short
     path = write(tmp_path, EVT3_HEADER + payload, ".raw")
     with pytest.warns(aerflow.TruncatedDataWarning, match=path.name):
         events = aerflow.read(path)
