@@ -9,6 +9,7 @@ from .errors import (
     NotThisFormatError,
     OptionError,
     OutOfRangeWarning,
+    OutputError,
     TruncatedDataWarning,
     UnknownFormatError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "NotThisFormatError",
     "OptionError",
     "OutOfRangeWarning",
+    "OutputError",
     "Packet",
     "Properties",
     "TruncatedDataWarning",

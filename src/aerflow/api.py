@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import formats as _formats  # noqa: F401  (registers the built-in formats)
+from ._output import breaking_hard_links
 from .errors import OptionError
 from .events import TRIGGERS_DTYPE, Packet, as_events, empty_triggers
 from .formats._base import FileReader, FileWriter
@@ -26,12 +27,22 @@ def open(
 ) -> FileReader: ...
 @overload
 def open(
-    path: PathLike, mode: Literal["w"], *, format: str | None = None, **options: Any
+    path: PathLike,
+    mode: Literal["w"],
+    *,
+    format: str | None = None,
+    break_hard_links: bool = False,
+    **options: Any,
 ) -> FileWriter: ...
 
 
 def open(
-    path: PathLike, mode: str = "r", *, format: str | None = None, **options: Any
+    path: PathLike,
+    mode: str = "r",
+    *,
+    format: str | None = None,
+    break_hard_links: bool = False,
+    **options: Any,
 ) -> FileReader | FileWriter:
     """Open a recording for reading (``"r"``) or writing (``"w"``).
 
@@ -39,6 +50,11 @@ def open(
     its extension. ``options`` are the format's reader or writer options (``aerflow formats``
     lists them). Both objects are context managers; a reader iterates :class:`Packet` objects
     and has ``.properties``, ``.metadata`` and ``.read()``; a writer has ``.write(events)``.
+
+    A writer replaces a file only when it closes without error, keeping the file's mode; it
+    writes a device, FIFO or socket as a stream without replacing it, follows a symbolic link
+    to its target, takes ``-`` for standard output (with ``format``), and refuses a directory
+    or a file with other hard links (unless ``break_hard_links``).
     """
     if mode == "r":
         info = detect(path, format)
@@ -50,7 +66,8 @@ def open(
         info = for_writing(path, format)
         writer_class = info.writer_class()
         _check_options(path, info.name, writer_class, options, "writing", format is None)
-        writer: FileWriter = writer_class(path, **options)
+        with breaking_hard_links(break_hard_links):
+            writer: FileWriter = writer_class(path, **options)
         return writer
     raise ValueError(f"mode must be 'r' or 'w', got {mode!r}")
 
@@ -114,6 +131,7 @@ def write(
     *,
     format: str | None = None,
     triggers: npt.ArrayLike | None = None,
+    break_hard_links: bool = False,
     **options: Any,
 ) -> None:
     """Write a whole recording: an events array (with ``triggers``) or a :class:`Packet`
@@ -134,5 +152,5 @@ def write(
     if "width" not in options and "height" not in options:
         options["width"] = int(array["x"].max()) + 1 if len(array) else 1
         options["height"] = int(array["y"].max()) + 1 if len(array) else 1
-    with open(path, "w", format=format, **options) as writer:
+    with open(path, "w", format=format, break_hard_links=break_hard_links, **options) as writer:
         writer.write(packet)

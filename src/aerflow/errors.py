@@ -24,6 +24,7 @@ __all__ = [
     "NotThisFormatError",
     "OptionError",
     "OutOfRangeWarning",
+    "OutputError",
     "TruncatedDataWarning",
     "UnknownFormatError",
 ]
@@ -67,6 +68,11 @@ class UnknownFormatError(AerflowError, LookupError):
 
 class OptionError(AerflowError, TypeError):
     """A keyword option that the chosen format's reader or writer does not take."""
+
+
+class OutputError(AerflowError, OSError):
+    """An output path aerflow will not write: a directory, or a file whose hard links a
+    rename would break."""
 
 
 class NetworkError(AerflowError, OSError):

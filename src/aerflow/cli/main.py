@@ -10,7 +10,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from .. import api, registry
 from ..errors import AerflowError
@@ -59,7 +59,7 @@ def _convert(args: argparse.Namespace) -> None:
             raise AerflowError(
                 f"{args.source} does not give its sensor size: pass --width and --height"
             )
-        options = {"width": width, "height": height}
+        options: dict[str, Any] = {"width": width, "height": height}
         with api.open(args.destination, "w", format=args.destination_format, **options) as writer:
             for packet in reader:
                 writer.write(packet)

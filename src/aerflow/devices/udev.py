@@ -11,7 +11,6 @@ Users without a local session (ssh only, containers) need another rule, for inst
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import subprocess
@@ -21,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .._output import Output
 from ..errors import DeviceError, DevicePermissionError
 
 __all__ = ["RULES_PATH", "SUPPORTED_IDS", "install_rules", "print_rules", "rules"]
@@ -93,19 +93,14 @@ def install_rules(
         )
     if not target.parent.is_dir():
         raise DeviceError(f"{target.parent} does not exist: is udev installed?")
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        temporary.write_text(rules(), encoding="utf-8")
-        temporary.chmod(0o644)
-        os.replace(temporary, target)
+        with Output(target) as output:
+            output.file.write(rules().encode("utf-8"))
     except PermissionError as error:
         raise DevicePermissionError(
             f"cannot write {target} ({error.strerror}): run "
             f"`sudo {sys.executable} -m aerflow udev install`"
         ) from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
     log.info("wrote %s", target)
     if reload:
         run = runner or _run

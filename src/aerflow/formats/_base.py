@@ -7,7 +7,6 @@ import ctypes
 import logging
 import mmap
 import os
-import tempfile
 import threading
 import warnings
 from abc import ABC, abstractmethod
@@ -19,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from .._output import Output
 from .._room import OutputRoom
 from ..errors import OutOfRangeWarning, TruncatedDataWarning
 from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events
@@ -413,30 +413,28 @@ def check_sensor_size(width: int | None, height: int | None) -> tuple[int, int] 
     return width, height
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 class FileWriter(ABC):
-    """A writer: a context manager taking packets or arrays, written to a temporary file
-    renamed over the destination on success (nothing the user had is lost on failure)."""
+    """A writer: a context manager taking packets or arrays. Its output is opened by the one
+    policy of :class:`aerflow._output.Output`: a file is written under a temporary name and
+    renamed into place on success (nothing the user had is lost on failure); a device, FIFO
+    or socket is written as a stream and never replaced; ``-`` is standard output."""
 
     format_name: ClassVar[str]
 
+    needs_seek: ClassVar[bool] = False
+    """Whether the writer goes back to patch what it wrote (then a stream output is spooled)."""
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(self.path))
-        handle, self._temporary = tempfile.mkstemp(
-            prefix=f".{os.path.basename(self.path)}.", suffix=".part", dir=directory
-        )
-        self._file = os.fdopen(handle, "wb")
+        self._output = Output(path, needs_seek=self.needs_seek)
+        self._file = self._output.file
         self._closed = False
 
     def write(self, events: npt.ArrayLike | Packet, triggers: npt.ArrayLike | None = None) -> None:
         """Append events (any layout :func:`~aerflow.as_events` accepts) and triggers, or a
         whole packet (its IMU samples and frames too, where the format stores them)."""
+        if self._closed:
+            raise ValueError(f"I/O operation on a closed writer ({self.path})")
         if isinstance(events, Packet):
             if triggers is not None:
                 raise TypeError("pass triggers inside the packet, not beside it")
@@ -468,9 +466,7 @@ class FileWriter(ABC):
         self._closed = True
         try:
             self._finalize()
-            self._file.close()
-            os.chmod(self._temporary, 0o666 & ~_umask())
-            os.replace(self._temporary, self.path)
+            self._output.commit()
         except BaseException:
             self._discard()
             raise
@@ -482,9 +478,7 @@ class FileWriter(ABC):
             self._discard()
 
     def _discard(self) -> None:
-        self._file.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._temporary)
+        self._output.discard()
 
     def __enter__(self) -> FileWriter:
         return self

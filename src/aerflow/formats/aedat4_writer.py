@@ -72,6 +72,7 @@ class Aedat4Writer(FileWriter):
     """
 
     format_name = "aedat4"
+    needs_seek = True
 
     def __init__(
         self,

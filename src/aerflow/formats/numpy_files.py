@@ -417,6 +417,7 @@ class NpyWriter(FileWriter):
     ``.npy`` has no place for them); triggers cannot be stored either (logged)."""
 
     format_name: ClassVar[str] = "npy"
+    needs_seek: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -689,6 +690,7 @@ class NpzWriter(FileWriter):
     deflates the members."""
 
     format_name: ClassVar[str] = "npz"
+    needs_seek: ClassVar[bool] = True
 
     def __init__(
         self,

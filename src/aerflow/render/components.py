@@ -121,6 +121,12 @@ def sinks() -> dict[str, Any]:
                         "directory", str, "folder for the PNG files", positional=True, required=True
                     ),
                     Option("fps", float, "frames per second of event time x speed", default=60.0),
+                    Option(
+                        "overwrite",
+                        bool,
+                        "remove the frames an earlier run left in the folder (else refused)",
+                        default=False,
+                    ),
                     *_SEQUENCE_OPTIONS,
                     *LOOK_OPTIONS,
                 ),

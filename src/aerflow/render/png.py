@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._output import Output
+
 __all__ = ["encode_png", "write_png"]
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -51,6 +53,7 @@ def write_png(
     palette: npt.NDArray[Any],
     compression: int = 6,
 ) -> None:
-    """Write an index image and its palette as a PNG file."""
-    with open(path, "wb") as file:
-        file.write(encode_png(indices, palette, compression))
+    """Write an index image and its palette as a PNG file (whole or not at all)."""
+    data = encode_png(indices, palette, compression)
+    with Output(path) as output:
+        output.file.write(data)

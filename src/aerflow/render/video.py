@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import re
+import string
 from fractions import Fraction
 from types import ModuleType, TracebackType
 from typing import Any
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._output import Output
+from ..errors import OutputError
 from ..events import Packet, as_events
 from . import _kernels as kernels
 from ._deps import require
@@ -67,12 +70,6 @@ DEFAULT_FPS = 60.0
 GIF_FPS = 50.0
 """GIF delays count hundredths of a second, and viewers stretch delays below 2 of them."""
 _GIF_TICKS = 100
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _events_of(packet: Packet | npt.ArrayLike) -> npt.NDArray[Any]:
@@ -242,20 +239,19 @@ class VideoSink:
         self.renderer = Renderer(
             width, height, sequence_look(Look(**look), self.fps, speed), even=not gif
         )
-        handle, self._temporary = tempfile.mkstemp(
-            prefix=f".{os.path.basename(self.path)}.",
-            suffix=f".part{extension}",
-            dir=os.path.dirname(os.path.abspath(self.path)),
-        )
-        os.close(handle)
+        # The encoder writes by name and seeks: a stream target gets a spooled copy.
+        self._output = Output(self.path, needs_seek=True, suffix=f".part{extension}")
+        self._output.file.close()
+        working = self._output.working_path
+        assert working is not None
         try:
             self._encoder: _H264 | _Gif = (
-                _Gif(av, self._temporary, self.renderer, self.fps)
+                _Gif(av, working, self.renderer, self.fps)
                 if gif
-                else _H264(av, self._temporary, container, self.renderer, self.fps, crf, preset)
+                else _H264(av, working, container, self.renderer, self.fps, crf, preset)
             )
         except BaseException:
-            os.unlink(self._temporary)
+            self._output.discard()
             raise
         self._sequencer = Sequencer(self.renderer, self.fps, speed, self._encoder.write, start)
         self._sequencer.reuse_buffer()
@@ -281,11 +277,9 @@ class VideoSink:
                 background = self.renderer.new_frame()
                 self._encoder.write(RenderedFrame(0, 0, background, self.renderer.palette))
             self._encoder.close()
-            os.chmod(self._temporary, 0o666 & ~_umask())
-            os.replace(self._temporary, self.path)
+            self._output.commit()
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._temporary)
+            self._output.discard()
             raise
 
     def abort(self) -> None:
@@ -296,8 +290,7 @@ class VideoSink:
         try:
             self._encoder.abort()
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._temporary)
+            self._output.discard()
 
     def __enter__(self) -> VideoSink:
         return self
@@ -317,8 +310,12 @@ class VideoSink:
 class FramesSink:
     """Renders packets into numbered PNG files in ``directory`` (created when missing):
     ``000000.png``, ``000001.png``... (``pattern`` formats the frame index). Arguments as
-    :class:`VideoSink`'s; ``compression`` is zlib's level (0..9). :meth:`abort` removes the
-    frames written."""
+    :class:`VideoSink`'s; ``compression`` is zlib's level (0..9).
+
+    Each PNG is written whole under a temporary name, then renamed. A folder already holding
+    files the pattern names is refused, so that old frames never mix with new ones, unless
+    ``overwrite`` (they are then removed first). :meth:`abort` removes only the frames this
+    sink wrote."""
 
     def __init__(
         self,
@@ -331,11 +328,14 @@ class FramesSink:
         start: int | str | None = None,
         pattern: str = "{:06d}.png",
         compression: int = 6,
+        overwrite: bool = False,
         **look: Any,
     ) -> None:
         self.directory = os.fspath(directory)
         pattern.format(0)  # a bad pattern fails here, not after the first frame
         self.pattern = pattern
+        if os.path.isdir(self.directory):
+            self._clear_old_frames(overwrite)
         self.compression = compression
         self.renderer = Renderer(width, height, sequence_look(Look(**look), fps, speed))
         self.paths: list[str] = []
@@ -348,6 +348,23 @@ class FramesSink:
     @property
     def frames(self) -> int:
         return self._sequencer.frames
+
+    def _clear_old_frames(self, overwrite: bool) -> None:
+        parts = [
+            re.escape(literal) + (r"\d+" if field is not None else "")
+            for literal, field, _, _ in string.Formatter().parse(self.pattern)
+        ]
+        named = re.compile("".join(parts) + r"\Z")
+        old = sorted(name for name in os.listdir(self.directory) if named.match(name))
+        if not old:
+            return
+        if not overwrite:
+            raise OutputError(
+                f"{self.directory} already holds {len(old)} frame(s) ({old[0]}...): "
+                "choose another folder, or overwrite them (--overwrite, overwrite=True)"
+            )
+        for name in old:
+            os.unlink(os.path.join(self.directory, name))
 
     def _write_frame(self, frame: RenderedFrame) -> None:
         path = os.path.join(self.directory, self.pattern.format(frame.index))
