@@ -33,7 +33,7 @@ EVENTS = np.array(
     dtype=aerflow.EVENTS_DTYPE,
 )
 
-# The layouts of section 10 of the format notes, and a few more.
+# The layouts of docs/formats/text.md ("Array layouts of other tools"), and a few more.
 LAYOUTS: dict[str, list[tuple[Any, ...]]] = {
     "aerflow/faery (on titled p)": [("t", "<u8"), ("x", "<u2"), ("y", "<u2"), (("p", "on"), "?")],
     "aedat/event_stream (on)": [("t", "<u8"), ("x", "<u2"), ("y", "<u2"), ("on", "?")],

@@ -1,6 +1,6 @@
 """Slow, plain-Python reference decoders (and builders) for iniVation AEDAT 1.0/2.0 and 3.x.
 
-Written from ``/work/shared/specs/formats.md`` sections 7, 7.1 and 7.2 (iniVation's
+Written from ``docs/formats/aedat2.md`` and ``docs/formats/aedat3.md`` (iniVation's
 "AEDAT file formats" page), not from aerflow's kernels; they import nothing from aerflow.
 Each walks the file one record or event at a time with ordinary Python integers and
 ``struct``, one branch per documented case, so every line can be read against the spec.
@@ -96,14 +96,14 @@ def parse_header(data: bytes) -> tuple[str | None, list[str], int]:
 
 
 def dvs128_address(x: int, y: int, on: bool, external: bool = False) -> int:
-    """Spec 7.1 DVS128 table: bit 15 external, bits 14-8 y, bits 7-1 x, bit 0 polarity."""
+    """DVS128 address (docs/formats/aedat2.md): bit 15 external, 14-8 y, 7-1 x, 0 polarity."""
     return (0x8000 if external else 0) | (y << 8) | (x << 1) | (1 if on else 0)
 
 
 def davis_address(
     x: int = 0, y: int = 0, on: bool = False, kind: str = "dvs", imu_type: int = 0
 ) -> int:
-    """Spec 7.1 DAVIS table. kind: 'dvs', 'external', 'aps_reset', 'aps_signal', 'imu'."""
+    """DAVIS address (docs/formats/aedat2.md). kind: dvs, external, aps_reset, aps_signal, imu."""
     if kind == "dvs":
         return (y << 22) | (x << 12) | ((0b10 if on else 0b00) << 10)
     if kind == "external":
@@ -376,13 +376,15 @@ def aedat3_packet(
 
 
 def polarity_event(t: int, x: int, y: int, on: bool, valid: bool = True) -> bytes:
-    """Spec 7.2 polarity event: bit 0 valid, 1 polarity, 2-16 y, 17-31 x; then timestamp."""
+    """Polarity event (docs/formats/aedat3.md): bit 0 valid, 1 polarity, 2-16 y, 17-31 x; then
+    timestamp."""
     word = (1 if valid else 0) | ((1 if on else 0) << 1) | (y << 2) | (x << 17)
     return struct.pack("<II", word, t & 0x7FFFFFFF)
 
 
 def special_event(t: int, special: int, data: int = 0, valid: bool = True) -> bytes:
-    """Spec 7.2 special event: bit 0 valid, bits 1-7 type, 8-31 data; then timestamp."""
+    """Special event (docs/formats/aedat3.md): bit 0 valid, bits 1-7 type, 8-31 data; then
+    timestamp."""
     return struct.pack("<II", (1 if valid else 0) | special << 1 | data << 8, t & 0x7FFFFFFF)
 
 

@@ -1,7 +1,7 @@
 """Slow, plain-Python reference decoder for iniVation AEDAT 4.0 files.
 
-Written from the format description (``/work/shared/specs/formats.md``, sections 7 and 7.3)
-and the DV FlatBuffers schemas it cites, to cross-check aerflow's reader and writer. It
+Written from the format description (``docs/formats/aedat4.md``) and the DV FlatBuffers
+schemas it cites, to cross-check aerflow's reader and writer. It
 imports nothing from ``aerflow``: the FlatBuffers are walked field by field with ``struct``
 (vtable lookups, uoffsets, vectors), packets one after another from the end of the header,
 and payloads decompressed with the ``lz4`` and ``zstandard`` packages.

@@ -1,6 +1,6 @@
 """Slow, plain-Python reference decoder for ATIS .bin files (N-MNIST, N-Caltech101).
 
-Written from ``shared/specs/formats.md`` section 9, to cross-check
+Written from ``docs/formats/atis-bin.md``, to cross-check
 ``aerflow.formats.atis_bin``; it imports nothing from ``aerflow``. Each 5-byte record is
 ``x | y | p t[22..16] | t[15..8] | t[7..0]`` (polarity in the top bit of the third byte). A
 record with ``y == 240`` is not an event: it adds 2**13 µs to the time of every later record.

@@ -1,6 +1,6 @@
 """Slow, plain-Python reference decoder and encoder for Event Stream (.es) 2.x files.
 
-Written from the format description (``shared/specs/formats.md`` section 8 and the Event
+Written from the format description (``docs/formats/event-stream.md`` and the Event
 Stream 2.0 specification it cites), to cross-check the kernels of
 ``aerflow.formats.event_stream``. It imports nothing from ``aerflow``, walks the payload one
 byte at a time through the state machine of the spec, and keeps every field as a plain Python

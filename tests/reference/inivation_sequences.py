@@ -1,5 +1,6 @@
 """The expected request sequences of the iniVation drivers, transcribed by hand from the
-tables of ``/work/shared/specs/usb-sequences.md`` (§5 DVXplorer, §6 DAVIS346), row by row.
+tables of the protocol notes (usb-sequences §5 DVXplorer, §6 DAVIS346; sources and section
+marks in ``docs/formats/usb-inivation.md``), row by row.
 
 Each entry is what the emulated device logs: ``("SPI_READ", module, parameter)``,
 ``("SPI", module, parameter, value)``, ``("MULTI", [(module, parameter, value), ...])``,

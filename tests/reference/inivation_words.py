@@ -1,9 +1,10 @@
 """Slow, plain-Python reference decoders for the iniVation DVXplorer and DAVIS346 word streams.
 
-Written from the protocol notes (``/work/shared/specs/usb-devices.md`` §3.3 and §3.4) to
-cross-check the numba kernels of ``aerflow.devices._inivation``. They import nothing from
-``aerflow``, walk the stream one 16-bit little-endian word at a time with Python integers and
-keep their state in a plain dict. A trailing odd byte is ignored.
+Written from the protocol notes (usb-devices §3.3 and §3.4, summarised in
+``docs/formats/usb-inivation.md``, "Stream words") to cross-check the numba kernels of
+``aerflow.devices._inivation``. They import nothing from ``aerflow``, walk the stream one
+16-bit little-endian word at a time with Python integers and keep their state in a plain
+dict. A trailing odd byte is ignored.
 
 Conventions they share with the kernels (choices the notes leave open, stated here so the
 comparison is meaningful):

@@ -6,15 +6,17 @@ test-suite. They deliberately:
 * import nothing from ``aerflow`` (independence), only numpy and the stdlib;
 * walk the payload one word at a time with ordinary Python integers, one
   ``if``/``elif`` branch per word type, so each branch can be read against
-  the spec (``/work/shared/specs/formats.md``, sections 1-5) and against
-  OpenEB's HAL decoders, which define the correct behaviour here.
+  the format notes (``docs/formats/prophesee-raw.md``, ``docs/formats/evt3.md``,
+  ``docs/formats/dat.md``) and against OpenEB's HAL decoders, which define
+  the correct behaviour here.
 
 Every decoder returns ``(events, triggers)`` as numpy structured arrays of
 dtype :data:`EVENTS` and :data:`TRIGGERS`, in file order. A trailing partial
 word (payload length not a multiple of the word size) is ignored.
 
 Timestamps are absolute sensor time in microseconds (OpenEB's non-shifted
-mode, spec section 1 "Time shifting"): no first-TIME_HIGH offset is removed.
+mode, docs/formats/prophesee-raw.md "Payload and time"): no first-TIME_HIGH
+offset is removed.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def _leading_int(text: str) -> int | None:
 def _words(payload: bytes, fmt: str, size: int) -> list[int]:
     """Split ``payload`` into little-endian unsigned words of ``size`` bytes.
 
-    Spec section 1: "Payload = raw words, little-endian". A trailing partial
+    docs/formats/prophesee-raw.md: raw little-endian words. A trailing partial
     word (``len(payload) % size`` bytes) is dropped, as the brief requires.
     """
     usable = (len(payload) // size) * size
@@ -96,14 +98,15 @@ def _triggers_array(rows: list[TriggerRow]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- #
-# Header (spec section 1; DAT reuses it, section 5)                           #
+# Header (docs/formats/prophesee-raw.md; DAT reuses it, docs/formats/dat.md)  #
 # --------------------------------------------------------------------------- #
 
 
 def parse_header(data: bytes) -> tuple[dict[str, str], int]:
     r"""Parse a Prophesee ``% key value`` header (RAW and DAT).
 
-    Rules (spec section 1, OpenEB ``GenericHeader::parse_header``):
+    Rules (docs/formats/prophesee-raw.md "Header", OpenEB
+    ``GenericHeader::parse_header``):
 
     * A line is consumed only while the next byte is ``%`` AND the byte after
       it is a space; anything else (including ``%`` followed by another byte,
@@ -145,8 +148,9 @@ def parse_header(data: bytes) -> tuple[dict[str, str], int]:
 
 
 # OpenEB `psee_raw_file_header.cpp` system_id_map (values from
-# `device_system_id.h`), system_ID -> (width, height). The spec lists an
-# excerpt of this table (section 1); every entry it lists is marked "spec".
+# `device_system_id.h`), system_ID -> (width, height). Entries marked "spec"
+# are the commonly cited excerpt (marked with a star in the whole table,
+# docs/formats/prophesee-raw.md "Sensor size").
 _SYSTEM_ID_GEOMETRY: dict[int, tuple[int, int]] = {
     0x15: (640, 480),  # spec: CCAM3_GEN3, EVT2
     0x1C: (640, 480),  # spec: CCAM3_GEN31, EVT2
@@ -177,7 +181,7 @@ _SYSTEM_EVK2_SAPHIR = 0x37
 
 
 def _format_parts(header: dict[str, str]) -> tuple[str | None, dict[str, str]]:
-    """Split the ``format`` value ``NAME;opt=val;...`` (spec section 1).
+    """Split the ``format`` value ``NAME;opt=val;...`` (docs/formats/prophesee-raw.md).
 
     Returns ``(name, options)``; ``(None, {})`` when there is no ``format``
     key. Options without ``=`` are ignored.
@@ -203,12 +207,12 @@ def _system_id(header: dict[str, str]) -> int | None:
 def raw_geometry(header: dict[str, str]) -> tuple[int, int] | None:
     """Sensor ``(width, height)`` of a RAW file from its parsed header.
 
-    Precedence (spec section 1, "Resolution precedence"):
+    Precedence (docs/formats/prophesee-raw.md, "Sensor size"):
 
     1. ``format`` options ``width`` and ``height`` (both needed);
     2. ``geometry`` ``WxH`` (e.g. ``1280x720``; a zero side is invalid);
     3. the ``system_ID`` table (OpenEB's full table, a superset of the
-       excerpt in the spec);
+       starred excerpt in docs/formats/prophesee-raw.md);
     4. otherwise None.
 
     Simplifications vs OpenEB (which would reject such files instead): a
@@ -237,7 +241,7 @@ def raw_geometry(header: dict[str, str]) -> tuple[int, int] | None:
 def raw_format_name(header: dict[str, str]) -> str:
     """Event format of a RAW file: ``"evt2"``, ``"evt21"`` or ``"evt3"``.
 
-    Spec section 1: the ``format`` name (``EVT2``, ``EVT21``, ``EVT3``) wins;
+    docs/formats/prophesee-raw.md: the ``format`` name (``EVT2``, ``EVT21``, ``EVT3``) wins;
     without a ``format`` key the legacy ``evt`` key (``2.0``, ``2.1``,
     ``3.0``) is used. Anything else raises ``ValueError``.
     """
@@ -259,7 +263,7 @@ def raw_format_name(header: dict[str, str]) -> str:
 def evt21_order(header: dict[str, str]) -> str:
     """Bit order of an EVT 2.1 file: ``"little"`` or ``"legacy"``.
 
-    Spec section 3, "Selection": the ``format`` option ``endianness``; else
+    docs/formats/prophesee-raw.md, "Which order": the ``format`` option ``endianness``; else
     the header key ``endianness``; else ``legacy`` when ``system_ID`` is
     present, non-zero and below SYSTEM_EVK2_SAPHIR (0x37); else ``little``
     (OpenEB's default decoder). Any value other than ``legacy`` means
@@ -278,7 +282,7 @@ def evt21_order(header: dict[str, str]) -> str:
 
 
 # --------------------------------------------------------------------------- #
-# EVT 2.0 (spec section 2; OpenEB evt2_decoder.h)                             #
+# EVT 2.0 (docs/formats/prophesee-raw.md; OpenEB evt2_decoder.h)              #
 # --------------------------------------------------------------------------- #
 
 EVT2_CD_OFF = 0x0
@@ -296,7 +300,7 @@ def decode_evt2(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode an EVT 2.0 payload (32-bit little-endian words, no header).
 
-    Word type = bits 31..28 (spec section 2 table). Rules per branch:
+    Word type = bits 31..28 (docs/formats/prophesee-raw.md, EVT 2.0 table). Rules per branch:
 
     * Start-up: every word before the first TIME_HIGH is skipped; the base
       time is that TIME_HIGH's 28-bit value << 6, the loop offset L = 0.
@@ -328,7 +332,7 @@ def decode_evt2(
     for word in words[start:]:
         kind = word >> 28
         if kind == EVT2_TIME_HIGH:
-            # TIME_HIGH with 34-bit loop detection (spec section 2 "Wrap").
+            # TIME_HIGH with 34-bit loop detection (docs/formats/prophesee-raw.md, EVT 2.0).
             new = ((word & 0x0FFFFFFF) << 6) + loop_offset
             if new < base and base - new >= EVT2_MAX_TIMESTAMP - EVT2_LOOP_THRESHOLD:
                 loop_offset += EVT2_TIME_LOOP
@@ -350,7 +354,7 @@ def decode_evt2(
 
 
 # --------------------------------------------------------------------------- #
-# EVT 2.1 (spec section 3; OpenEB evt21_decoder.h, evt21_event_types.h)      #
+# EVT 2.1 (docs/formats/prophesee-raw.md; OpenEB evt21_decoder.h)             #
 # --------------------------------------------------------------------------- #
 
 EVT21_NEG = 0x0
@@ -364,7 +368,7 @@ EVT21_MAX_TIME_HIGH = ((1 << 28) - 1) << 6
 
 
 def _evt21_set_time_high(last: int, t: int) -> int:
-    """OpenEB ``set_last_high_timestamp`` (spec section 3 "Time").
+    """OpenEB ``set_last_high_timestamp`` (docs/formats/prophesee-raw.md, EVT 2.1).
 
     ``last_high = last & (((2**28)-1) << 6)``, ``loop = last >> 34``. A new
     TIME_HIGH below ``last_high`` by at least the full 28-bit range
@@ -389,8 +393,8 @@ def decode_evt21(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode an EVT 2.1 payload (64-bit little-endian words, no header).
 
-    Each word is split into a 32-bit ``hdr`` and a 32-bit ``mask`` (spec
-    section 3): ``order="little"``: hdr = high half, mask = low half;
+    Each word is split into a 32-bit ``hdr`` and a 32-bit ``mask``
+    (docs/formats/prophesee-raw.md): ``order="little"``: hdr = high half, mask = low half;
     ``order="legacy"``: hdr = low half, mask = high half. In ``hdr``:
     type = bits 31..28, ts = bits 27..22, x = bits 21..11, y = bits 10..0.
 
@@ -549,7 +553,7 @@ def decode_evt3(payload: bytes, width: int, height: int) -> tuple[np.ndarray, np
 
 
 # --------------------------------------------------------------------------- #
-# DAT (spec section 5; OpenEB DAT_helper.h, event2d.h, dat_tools.py)          #
+# DAT (docs/formats/dat.md; OpenEB DAT_helper.h, event2d.h, dat_tools.py)     #
 # --------------------------------------------------------------------------- #
 
 DAT_EVENT_2D = 0x00

@@ -1,13 +1,15 @@
 """The register sequences of the Prophesee cameras, transcribed from the protocol notes
-(``/work/shared/specs/usb-sequences.md`` §3 for the EVK4, §4 for the EVK3 HD), and the USB
-operation logs the emulated cameras must record for them.
+(usb-sequences §3 for the EVK4, §4 for the EVK3 HD; sources, section marks and word formulas
+in ``docs/formats/usb-prophesee.md``), and the USB operation logs the emulated cameras must
+record for them.
 
 The tables below are the spec's rows as printed (step id, address, value, delay after in
 seconds), neuromorphic-drivers' (ND) sequences. Nothing here comes from aerflow: the mask and
 bias words are computed with the spec's own formulas (the byte-reversal recipe for the y
 mask, the pixel codes for the pixel mask), and the builders at the bottom apply, each in one
 visible place, the documented departures from ND that the driver makes where the spec
-recommends them (usb-sequences.md §3.13 and §4.9; all [I], inferred, not hardware-checked).
+recommends them (usb-sequences §3.13 and §4.9, listed in docs/formats/usb-prophesee.md; all
+[I], inferred, not hardware-checked).
 ``tests/test_devices_prophesee.py`` also checks these tables against the spec file itself
 when it is present.
 """

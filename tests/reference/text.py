@@ -1,8 +1,9 @@
 """Slow, plain-Python reference reader and writer for aerflow's CSV / text format.
 
-Written from the rules in ``aerflow.formats.text`` / ``_text_kernels`` docstrings, not from the
-kernels, and importing nothing from aerflow. It works on whole lines with ``bytes.split``,
-regular expressions and exact decimal arithmetic (:class:`fractions.Fraction`):
+Written from the rules in ``aerflow.formats.text`` / ``_text_kernels`` docstrings and
+``docs/formats/text.md``, not from the kernels, and importing nothing from aerflow. It works
+on whole lines with ``bytes.split``, regular expressions and exact decimal arithmetic
+(:class:`fractions.Fraction`):
 
 * A UTF-8 byte-order mark is skipped. Lines end with ``\\n``; blanks are space, tab and ``\\r``.
 * Preamble: blank lines and comment lines (first non-blank byte ``#`` or ``%``) are skipped; a

@@ -1,5 +1,6 @@
 """Slow, plain-Python encoders and decoders of the UDP wire formats, written from the format
-descriptions (network.md and the aerflow.net.codecs docstring), not from the kernels.
+descriptions (``docs/formats/udp.md`` and the aerflow.net.codecs docstring), not from the
+kernels.
 
 Events are lists of ``(t, x, y, on)`` tuples. Decoders return ``(events, counters)`` where
 counters is a dict with ``malformed``, ``out_of_range``, ``untimed`` and, for ``aerflow``,
