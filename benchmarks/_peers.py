@@ -16,6 +16,8 @@ Per tool:
                   DataFrame x, y: i16, t: duration[us], polarity: i8 -1/+1;
                   evlib.load_events adds a sort by t that we skip; no DAT reader,
                   no chunked API)
+    evutils       evutils.io.EventReader(path, mode="all", width=W, height=H).read_all()
+    evt3          evt3.decode_file(path)   (the Rust `evt3` crate's Python package)
     expelliarmus  expelliarmus.Wizard(encoding=...).read(path)
                   Wizard(encoding=..., fpath=path, chunk_size=N).read_chunk()
                   (buff_size raised to 65536 words: ~2 % faster than its default)
@@ -178,6 +180,32 @@ def _expelliarmus_columns(events: Any) -> Columns:
     return events["t"], events["x"], events["y"], events["p"] > 0
 
 
+# --- evutils -------------------------------------------------------------------------
+
+
+def _evutils_read(path: Path, fmt: str, width: int, height: int) -> Any:
+    from evutils.io import EventReader
+
+    return EventReader(path, mode="all", width=width, height=height).read_all()
+
+
+def _evutils_columns(events: Any) -> Columns:
+    return events.t, events.x, events.y, np.asarray(events.p) > 0
+
+
+# --- evt3 (Rust crate) ----------------------------------------------------------------
+
+
+def _evt3_read(path: Path, fmt: str, width: int, height: int) -> Any:
+    import evt3
+
+    return evt3.decode_file(str(path))
+
+
+def _evt3_columns(events: Any) -> Columns:
+    return events.t, events.x, events.y, np.asarray(events.p) > 0
+
+
 TOOLS: dict[str, Tool] = {
     tool.name: tool
     for tool in (
@@ -217,6 +245,25 @@ TOOLS: dict[str, Tool] = {
             read=_expelliarmus_read,
             columns=_expelliarmus_columns,
             chunks=_expelliarmus_chunks,
+        ),
+        Tool(
+            name="evutils",
+            distribution="evutils",
+            module="evutils.io",
+            # evutils reads EVT 2.1 only in the swapped-halves ("legacy") word order.
+            formats=frozenset({"evt3", "evt2", "dat"}),
+            read=_evutils_read,
+            columns=_evutils_columns,
+            chunks=None,
+        ),
+        Tool(
+            name="evt3",
+            distribution="evt3",
+            module="evt3",
+            formats=frozenset({"evt3"}),
+            read=_evt3_read,
+            columns=_evt3_columns,
+            chunks=None,
         ),
     )
 }

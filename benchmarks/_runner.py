@@ -4,7 +4,10 @@ Imports the tool, does one untimed warm-up decode of a tiny file of the same for
 (numba JIT compilation / cache loading, lazy imports, first-call costs), then times
 one decode of PATH with time.perf_counter and prints one line
 
-    BENCH_RESULT {"events": ..., "seconds": ..., "peak_rss_kb": ..., ...}
+    BENCH_RESULT {"events": ..., "seconds": ..., "cpu_seconds": ..., "peak_rss_kb": ..., ...}
+
+"cpu_seconds" is the process's user + system time over the same span, all threads together:
+a decoder that is fast only by keeping both cores busy shows it there.
 
 Peak RSS is VmHWM (see _max_rss_kb) taken right after the timed decode, before the
 checksum is computed (the checksum may allocate temporaries).
@@ -47,11 +50,18 @@ def _max_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _full(tool: Tool, path: Path, fmt: str, width: int, height: int) -> dict[str, Any]:
     baseline = _max_rss_kb()
+    cpu_start = _cpu_seconds()
     start = time.perf_counter()
     decoded = tool.read(path, fmt, width, height)
     seconds = time.perf_counter() - start
+    cpu_seconds = _cpu_seconds() - cpu_start
     peak = _max_rss_kb()
     accumulator = ChecksumAccumulator()
     accumulator.add(*tool.columns(decoded))
@@ -60,6 +70,7 @@ def _full(tool: Tool, path: Path, fmt: str, width: int, height: int) -> dict[str
         "events": checksum.n,
         "seconds": seconds,
         "wall_seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "baseline_rss_kb": baseline,
         "peak_rss_kb": peak,
         "checksum": checksum.to_dict(),
@@ -74,12 +85,15 @@ def _chunked(
     accumulator = ChecksumAccumulator()
     packets = 0
     inside = 0.0
+    cpu_inside = 0.0
     start = time.perf_counter()
     iterator = iter(tool.chunks(path, fmt, width, height, chunk_size))
     while True:
         before = time.perf_counter()
+        cpu_before = _cpu_seconds()
         chunk = next(iterator, None)
         inside += time.perf_counter() - before
+        cpu_inside += _cpu_seconds() - cpu_before
         if chunk is None:
             break
         packets += 1
@@ -91,6 +105,7 @@ def _chunked(
         "events": checksum.n,
         "seconds": inside,
         "wall_seconds": wall,
+        "cpu_seconds": cpu_inside,
         "packets": packets,
         "baseline_rss_kb": baseline,
         "peak_rss_kb": _max_rss_kb(),

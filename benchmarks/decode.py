@@ -75,6 +75,13 @@ class Measurement:
         return statistics.median(float(run["events"] / run["seconds"] / 1e6) for run in self.runs)
 
     @property
+    def cpu_seconds(self) -> float | None:
+        """Median CPU-seconds (user + system, all threads) of one decode."""
+        if not self.runs or self.status != "ok" or "cpu_seconds" not in self.runs[0]:
+            return None
+        return statistics.median(float(run["cpu_seconds"]) for run in self.runs)
+
+    @property
     def peak_rss_bytes(self) -> int | None:
         if not self.runs:
             return None
@@ -182,12 +189,13 @@ def _row(measurement: Measurement, reference: Checksum, aerflow_rate: float | No
         tool_version = (
             version(TOOLS[measurement.tool]) if measurement.status != "not installed" else "-"
         )
-        return [measurement.tool, tool_version, status, "", "", "", ""]
+        return [measurement.tool, tool_version, status, "", "", "", "", ""]
     speedup = f"{aerflow_rate / rate:.2f}x" if aerflow_rate else "-"
     return [
         measurement.tool,
         version(TOOLS[measurement.tool]),
         f"{rate:.1f}",
+        f"{measurement.cpu_seconds:.3f}" if measurement.cpu_seconds is not None else "-",
         f"{(measurement.peak_rss_bytes or 0) / 1e6:.0f}",
         f"{(measurement.baseline_rss_bytes or 0) / 1e6:.0f}",
         _correct(measurement, reference),
@@ -197,7 +205,16 @@ def _row(measurement: Measurement, reference: Checksum, aerflow_rate: float | No
 
 def table(dataset: Dataset, measurements: Sequence[Measurement], title: str) -> str:
     aerflow_rate = next((m.mev_s for m in measurements if m.tool == "aerflow"), None)
-    header = ["tool", "version", "Mev/s", "peak RSS MB", "base MB", "correct", "aerflow speedup"]
+    header = [
+        "tool",
+        "version",
+        "Mev/s",
+        "CPU-s",
+        "peak RSS MB",
+        "base MB",
+        "correct",
+        "aerflow speedup",
+    ]
     rows = [header] + [_row(m, dataset.reference, aerflow_rate) for m in measurements]
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = [
@@ -370,7 +387,8 @@ def main(argv: Sequence[str]) -> int:
     print(f"\n{machine_line()}")
     print(
         f"Mev/s: median of {args.repeat} runs, each in a fresh process after an untimed warm-up "
-        "decode of a tiny file;\npeak RSS: the process's high-water mark (VmHWM) right after the "
+        "decode of a tiny file;\nCPU-s: median user + system seconds of the decode, all threads;"
+        "\npeak RSS: the process's high-water mark (VmHWM) right after the "
         "decode, max over runs;\nbase: the same before the decode (interpreter, imports, warm-up); "
         "MB = 10^6 bytes"
     )

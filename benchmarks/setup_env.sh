@@ -12,7 +12,7 @@ repo="$(dirname "$here")"
 venv="$here/.venv"
 python="${PYTHON:-python3}"
 # Versions the benchmark was written against; override with PEERS="faery evlib ...".
-peers="${PEERS:-faery==0.7.1 evlib==0.13.2 expelliarmus==1.1.12 event_stream==1.6.3 aedat==2.3.0 dv-processing==2.0.4}"
+peers="${PEERS:-faery==0.7.1 evlib==0.13.2 expelliarmus==1.1.12 evutils==0.3.18 evt3==0.4.1 event_stream==1.6.3 aedat==2.3.0 dv-processing==2.0.4}"
 
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
