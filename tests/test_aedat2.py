@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import aerflow
@@ -205,6 +205,15 @@ def davis_records(rng: np.random.Generator, count: int) -> list[tuple[int, int]]
     return records
 
 
+def reads_as_header(records: list[tuple[int, int]], version: str) -> bool:
+    """Without an end-of-header line, a first record whose first byte is '#' reads as one
+    more header line, in jAER as in aerflow: such a file is ambiguous, not one to test."""
+    if not records:
+        return False
+    first_byte = records[0][0] >> (8 if version == "1.0" else 24) & 0xFF
+    return first_byte == ord("#")
+
+
 GENERATED = settings(
     max_examples=40,
     deadline=None,
@@ -224,6 +233,7 @@ def test_generated_dvs128(
     seed: int, count: int, t0: int, version: str, flip: bool, workdir: Path
 ) -> None:
     records = dvs128_records(np.random.default_rng(seed), count, t0)
+    assume(not reads_as_header(records, version))
     lines = [f"!AER-DAT{version}", DVS128] if version == "2.0" else ["!AER-DAT1.0", " jAER 1.0"]
     file = ref.aedat2_file(records, lines, version=version)
     path = write(workdir, file)
@@ -246,6 +256,7 @@ def test_generated_davis(
 ) -> None:
     line, width, height = chip
     records = davis_records(np.random.default_rng(seed), count)
+    assume(not reads_as_header(records, "2.0"))
     file = ref.aedat2_file(records, ["!AER-DAT2.0", line])
     path = write(workdir, file)
     events, triggers, aps, imu = ref.decode_aedat2(file, "davis", "2.0", width, height, flip)

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import formats as _formats  # noqa: F401  (registers the built-in formats)
+from ._checks import check_format_name, check_int
 from ._output import breaking_hard_links
 from .errors import OptionError
 from .events import TRIGGERS_DTYPE, Packet, as_events, empty_triggers
@@ -56,6 +57,12 @@ def open(
     to its target, takes ``-`` for standard output (with ``format``), and refuses a directory
     or a file with other hard links (unless ``break_hard_links``).
     """
+    check_format_name(format)
+    for name in ("width", "height"):
+        # Here for every format: some writers would take int(True) or int("640") as a size
+        # (each format checks the range it can store).
+        if options.get(name) is not None:
+            check_int(options[name], name)
     if mode == "r":
         info = detect(path, format)
         reader_class = info.reader_class()

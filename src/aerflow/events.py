@@ -210,7 +210,8 @@ def parse_time(value: str | int) -> int:
 
     Integers are microseconds already. Strings take a unit (``"250us"``, ``"10ms"``,
     ``"2.5s"``, ``"3min"``, ``"1h"``) or a clock form ``"M:SS.f"`` / ``"H:MM:SS.f"``
-    (``"1:02.5"`` is 62.5 s). Fractions of a microsecond are rounded to the nearest one.
+    (``"1:02.5"`` is 62.5 s; fields after a colon must be below 60). Fractions of a
+    microsecond are rounded to the nearest one.
     """
     if isinstance(value, bool):
         raise TypeError("a time cannot be a bool")
@@ -229,6 +230,11 @@ def parse_time(value: str | int) -> int:
     match = _CLOCK.match(value)
     if match:
         hours, minutes, seconds = match.groups()
+        # The leading field may run over (90:00 is 90 minutes); the others are clock digits.
+        if int(seconds.partition(".")[0]) >= 60 or (hours is not None and int(minutes) >= 60):
+            raise ValueError(
+                f"cannot read {value!r} as a time: minutes and seconds after a ':' must be below 60"
+            )
         whole = (int(hours or 0) * 60 + int(minutes)) * 60_000_000
         return whole + _round_us(seconds, 1_000_000)
     raise ValueError(f"cannot read {value!r} as a time: use e.g. '250us', '10ms', '2.5s', '1:02.5'")

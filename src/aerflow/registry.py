@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._checks import check_format_name
 from .errors import UnknownFormatError
 
 __all__ = ["FormatInfo", "Option", "detect", "for_writing", "get", "list_formats", "register"]
@@ -81,6 +82,7 @@ def list_formats() -> list[FormatInfo]:
 
 
 def get(name: str) -> FormatInfo:
+    check_format_name(name)
     try:
         return _REGISTRY[name.lower()]
     except KeyError:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._checks import check_dimension, check_int
 from .events import EVENTS_DTYPE, Packet, concatenate_packets, parse_time
 from .stream import Properties, Stream
 
@@ -151,11 +152,11 @@ class SyntheticSensor(Stream):
         noise: float = 0.05,
         duration: int | str | None = "1s",
         packet_duration: int | str = "10ms",
-        t0: int = 0,
+        t0: int | str = 0,
         seed: int = 0,
     ) -> None:
-        if width < 8 or height < 8 or width > 65536 or height > 65536:
-            raise ValueError("width and height must lie in 8..65536")
+        width = check_dimension(width, "width", low=8)
+        height = check_dimension(height, "height", low=8)
         if pattern not in PATTERNS:
             raise ValueError(f"pattern must be one of {', '.join(PATTERNS)}")
         if not rate > 0 or not 0 <= noise <= 1:
@@ -164,7 +165,7 @@ class SyntheticSensor(Stream):
         self.packet_duration = parse_time(packet_duration)
         if self.packet_duration < 1:
             raise ValueError("packet_duration must be at least 1 µs")
-        self.t0, self.seed, self.noise_rate = int(t0), int(seed), rate * noise
+        self.t0, self.seed, self.noise_rate = parse_time(t0), check_int(seed, "seed"), rate * noise
         self._size = (width, height)
         build = _bar_scene if pattern == "bar" else _dots_scene
         unit = build(width, height, 1.0)  # events per second at one turn per second

@@ -131,7 +131,12 @@ register(
             Option("width", int, "sensor width"),
             Option("height", int, "sensor height"),
             Option("type", str, "stream type", default="dvs", choices=("dvs", "atis")),
-            Option("time_origin", int, "µs subtracted before writing (not stored)", default=0),
+            Option(
+                "time_origin",
+                int,
+                "must be 0: Event Stream stores no time origin (shift times first instead)",
+                default=0,
+            ),
         ),
     )
 )

@@ -13,15 +13,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, final
 
 import numpy as np
 import numpy.typing as npt
 
+from .._checks import check_sensor_size
 from .._output import Output
 from .._room import OutputRoom
 from ..errors import OutOfRangeWarning, TruncatedDataWarning
-from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events
+from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events, concatenate_packets
 from ..stream import Properties, Stream
 
 __all__ = [
@@ -42,21 +43,138 @@ _MIN_CHUNK_SIZE = 1 << 12
 
 
 class FileReader(Stream):
-    """A reader: a stream of a recording's packets in file order, with its raw header."""
+    """A reader: a stream of a recording's packets in file order, with its raw header.
+
+    The same rule holds for every format. Each iteration (a new ``for`` loop) and each
+    :meth:`read` starts from the first event, or from where :meth:`rewind` (or a format's
+    ``seek_time``) placed the reader; a source that cannot go back (a pipe, standard input)
+    refuses a second one with ValueError. One iteration at a time: another one started
+    while one is under way, on another thread or nested in it, raises RuntimeError. After
+    :meth:`close`, which may be called any number of times, every use raises ValueError.
+
+    Formats provide :meth:`_iterate` (packets from the current position), :meth:`_restart`
+    (back to the first event) and :meth:`_close`, and may provide a faster :meth:`_read`.
+    """
 
     format_name: ClassVar[str]
     metadata: dict[str, str]
 
+    # Class defaults too, so that close() works on a reader whose __init__ failed early.
+    _closed: bool = False
+    _at_start: bool = True
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
+        self._closed = False
+        self._at_start = True
+        # Not an RLock: a nested iteration on the same thread must be refused as well, and
+        # a generator left unfinished releases it from whichever thread collects it.
+        self._in_use = threading.Lock()
 
     @property
     def dropped_out_of_range(self) -> int:
         """Events dropped so far because their coordinates lie outside the sensor."""
         return 0
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    # -- to provide ---------------------------------------------------------------------------
+    @abstractmethod
+    def _iterate(self) -> Iterator[Packet]:
+        """The packets from the current position to the end."""
+
+    @abstractmethod
+    def _restart(self) -> None:
+        """Go back to the first event (ValueError where the source cannot)."""
+
+    def _read(self) -> Packet:
+        """Everything from the current position as one packet."""
+        return concatenate_packets(list(self._iterate()))
+
+    def _close(self) -> None:
+        """Release the file (nothing by default)."""
+
+    # -- the rule -----------------------------------------------------------------------------
+    @final
+    def __iter__(self) -> Iterator[Packet]:
+        self._check_open()  # at iter() already, not only at the first packet
+        return self._guarded()
+
+    def _guarded(self) -> Iterator[Packet]:
+        self._begin()
+        try:
+            for packet in self._iterate():
+                yield packet
+                if self._closed:  # closed by the loop's body or another thread
+                    raise self._closed_error()
+        finally:
+            self._in_use.release()
+
+    @final
+    def read(self) -> Packet:
+        """Every event (and trigger, IMU sample, frame) as one packet."""
+        self._begin()
+        try:
+            return self._read()
+        finally:
+            self._in_use.release()
+
+    def rewind(self) -> None:
+        """Go back to the first event (where the next iteration starts anyway)."""
+        with self._using(restart=False):
+            self._restart()
+            self._at_start = True
+
+    @final
+    def close(self) -> None:
+        """Release the file; later uses raise ValueError, later calls do nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self._close()
+
     def __enter__(self) -> FileReader:
+        self._check_open()
         return self
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise self._closed_error()
+
+    def _closed_error(self) -> ValueError:
+        return ValueError(f"I/O operation on a closed reader ({self.path})")
+
+    def _begin(self, *, restart: bool = True) -> None:
+        """Take the reader for one iteration or read, from the first event unless the
+        position was just set (release ``_in_use`` when done)."""
+        if not self._in_use.acquire(blocking=False):
+            raise RuntimeError(
+                f"the {self.format_name} reader of {self.path} is already being read, by "
+                "another thread or by a loop not yet finished: open one reader per thread"
+            )
+        try:
+            self._check_open()
+            if restart:
+                if not self._at_start:
+                    self._restart()
+                self._at_start = False
+        except BaseException:
+            self._in_use.release()
+            raise
+
+    @contextlib.contextmanager
+    def _using(self, *, restart: bool = True) -> Iterator[None]:
+        """:meth:`_begin` … release, for a format's other reading methods; with ``restart``
+        they start from the first event like :meth:`read`, without it they leave the
+        position alone."""
+        self._begin(restart=restart)
+        try:
+            yield
+        finally:
+            self._in_use.release()
 
 
 @dataclass(frozen=True)
@@ -217,7 +335,7 @@ class ChunkedReader(FileReader):
         """Events dropped so far because their coordinates lie outside the sensor."""
         return int(self._state[-1])
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._file.close()
 
     def progress(self) -> tuple[int, int]:
@@ -225,8 +343,7 @@ class ChunkedReader(FileReader):
         total = max(self._size - self._data_offset, 0)
         return min(max(self._position - self._data_offset, 0), total), total
 
-    def rewind(self) -> None:
-        """Start again from the first event."""
+    def _restart(self) -> None:
         self._position = self._data_offset
         self._reset_state()
 
@@ -238,9 +355,9 @@ class ChunkedReader(FileReader):
             events["t"] += np.uint64(self._origin)
             triggers["t"] += np.uint64(self._origin)
 
-    def __iter__(self) -> Iterator[Packet]:
+    def _iterate(self) -> Iterator[Packet]:
         if self._position < self._data_offset:
-            self.rewind()
+            self._restart()
         typical = self._packet_capacity
         density = typical(self.chunk_size) / self.chunk_size
         room = OutputRoom(density, density / 4)
@@ -261,10 +378,10 @@ class ChunkedReader(FileReader):
                 break
         self._finish()
 
-    def read(self) -> Packet:
+    def _read(self) -> Packet:
         """Decode everything left into one pair of arrays, on two threads for large files."""
         if self._position < self._data_offset:
-            self.rewind()
+            self._restart()
         remaining = max(self._size - self._position, 0)
         events = _allocate_events(self._packet_capacity(remaining))
         triggers = np.empty(1024, TRIGGERS_DTYPE)
@@ -386,7 +503,7 @@ class ChunkedReader(FileReader):
                 f"{self.path}: the file ends inside a record at byte {self._position} "
                 f"({self._size - self._position} trailing bytes ignored)"
             ),
-            stacklevel=4,
+            stacklevel=5,  # past _fill, _iterate or _read, and FileReader's guard
         )
         self._position = self._size
 
@@ -397,20 +514,8 @@ class ChunkedReader(FileReader):
                     f"{self.path}: dropped {self.dropped_out_of_range} events outside the "
                     f"{self.properties.width}x{self.properties.height} sensor"
                 ),
-                stacklevel=3,
+                stacklevel=4,  # past _iterate or _read, and FileReader's guard
             )
-
-
-def check_sensor_size(width: int | None, height: int | None) -> tuple[int, int] | None:
-    """A sensor size given by the user: both or neither, each in 1..65536."""
-    if width is None and height is None:
-        return None
-    if width is None or height is None:
-        raise ValueError("give both width and height, or neither")
-    width, height = int(width), int(height)
-    if not (0 < width <= 1 << 16 and 0 < height <= 1 << 16):
-        raise ValueError(f"sensor size {width}x{height} is outside 1..65536")
-    return width, height
 
 
 class FileWriter(ABC):

@@ -8,6 +8,11 @@ import numpy.typing as npt
 
 HALF = np.int64(1) << 31
 WRAP = np.int64(1) << 32
+MAX_ORIGIN = 1 << 62
+"""The largest time origin a header may hold (readers refuse larger ones)."""
+MAX_RELATIVE = 1 << 62
+"""Times are stored at most this far after the origin: readers unwrap into int64 and add the
+origin, and both sums then stay below 2**63."""
 
 
 class Clock32Writer:
@@ -20,12 +25,26 @@ class Clock32Writer:
         self._offset = np.int64(0)
 
     def low_times(self, times: npt.NDArray[np.uint64], origin: int) -> npt.NDArray[np.int64]:
-        """``times - origin`` modulo 2**32, checked against the unwrap rule."""
-        relative = times.astype(np.int64) - origin
-        if int(relative.min()) < 0:
+        """``times - origin`` modulo 2**32, checked against the unwrap rule and the limits
+        above before anything is written."""
+        if len(times) == 0:
+            return np.empty(0, np.int64)
+        first, last = int(times.min()), int(times.max())
+        if origin > MAX_ORIGIN:
             raise ValueError(
-                f"timestamp {int(times.min())} µs is before the time origin {origin} µs"
+                f"{self.format_label} cannot store t={first} µs: the file's time origin (a "
+                "whole second before its first time) must lie in 0..2**62 µs"
             )
+        if first < origin:
+            raise ValueError(f"timestamp {first} µs is before the time origin {origin} µs")
+        if last - origin >= MAX_RELATIVE:
+            raise ValueError(
+                f"{self.format_label} cannot store t={last} µs: it lies 2**62 µs or more after "
+                f"the file's time origin {origin} µs"
+            )
+        # Subtracting in uint64 keeps times of 2**63 µs and more exact.
+        since: npt.NDArray[np.uint64] = times.astype(np.uint64) - np.uint64(origin)
+        relative = since.astype(np.int64)
         low = relative & 0xFFFFFFFF
         previous = np.concatenate(([self._previous], low[:-1]))
         wrapped = (low < previous) & (previous - low > HALF) & (previous >= 0)

@@ -20,6 +20,17 @@ Line rules (``tests/reference/text.py`` states them again, in plain Python):
 
 Most lines take a fast path (plain digits, one-byte separators); any other line, and every
 error, goes through ``_parse_line``, which implements all the rules.
+
+A last line without a newline may be the start of a longer line that a copy or a crash cut
+short. The parser takes it as *torn*, drops it and notes where (``S_TORN``, for the caller's
+``TruncatedDataWarning``) when it has fewer fields than columns or a field that a cut can
+leave unparsable (a time, coordinate or polarity that is not one), and also when it parses
+but its last column is a number (a time or a coordinate, as in OpenEB's ``x,y,p,t``) that
+runs to the last byte: a cut inside that number leaves a shorter number, which cannot be
+told from a whole one, and keeping it would invent a value. Other errors (too many fields,
+a negative or too large value) cannot come from a cut and are reported as usual; a last
+line ending in a polarity or an ignored column is kept, since a cut there leaves no valid
+polarity or drops nothing.
 """
 
 from __future__ import annotations
@@ -51,6 +62,8 @@ __all__ = [
     "S_ERROR_AT",
     "S_ERROR_FIELD",
     "S_LINES",
+    "S_TORN",
+    "S_TORN_CODE",
     "count_newlines",
     "format_lines",
     "next_newline",
@@ -71,9 +84,11 @@ ERR_BAD_POLARITY = 8
 ERR_TOO_FEW_FIELDS = 9
 ERR_TOO_MANY_FIELDS = 10
 
-# State slots.
-S_LINES, S_DROPPED, S_ERROR, S_ERROR_AT, S_ERROR_FIELD = range(5)
-STATE_SIZE = 5
+# State slots. S_TORN is 0, or -(offset + 1) of a torn last line in the data given to
+# parse_lines (callers may turn it into an absolute offset + 1, a positive value);
+# S_TORN_CODE says why it is torn: the error code, or 0 for a number in the last column.
+S_LINES, S_DROPPED, S_ERROR, S_ERROR_AT, S_ERROR_FIELD, S_TORN, S_TORN_CODE = range(7)
+STATE_SIZE = 7
 
 _INCOMPLETE = -1  # the line runs past the end of a non-final buffer
 _SKIPPED = -2  # blank or comment line
@@ -475,6 +490,11 @@ def parse_lines(
         )
         if status == _INCOMPLETE:
             break
+        if final and status != _SKIPPED and _torn(data, i, end, status, roles):
+            state[S_TORN] = -(i + 1)
+            state[S_TORN_CODE] = status
+            i = size
+            break
         if status > 0:
             state[S_ERROR] = status
             state[S_ERROR_AT] = error_at
@@ -496,6 +516,21 @@ def parse_lines(
     state[S_LINES] = lines
     state[S_DROPPED] = dropped
     return i, n
+
+
+@nb.njit(nogil=True, cache=True)
+def _torn(data: Any, start: int, end: int, status: int, roles: Any) -> bool:
+    """Whether the line at ``start`` of final data, parsed with ``status``, is a torn last
+    line (see the module's docstring)."""
+    if status == 0:
+        # A newline, or a blank after the value (a CRLF file cut before its LF), shows that
+        # the last field ended.
+        if end < data.size or data[data.size - 1] == _NL or _blank(data[data.size - 1]):
+            return False
+        return roles[roles.size - 1] in (ROLE_T, ROLE_X, ROLE_Y)
+    if next_newline(data, start) >= 0:
+        return False
+    return status in (ERR_TOO_FEW_FIELDS, ERR_BAD_TIME, ERR_BAD_COORDINATE, ERR_BAD_POLARITY)
 
 
 @nb.njit(nogil=True, cache=True)

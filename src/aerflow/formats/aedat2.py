@@ -461,12 +461,18 @@ class Aedat2Writer(FileWriter):
         self._header_written = False
         self._clock = Clock32Writer("AEDAT 2.0")
 
+    def _origin_for(self, first_t: int) -> int:
+        """The time origin a file whose first item is at ``first_t`` gets."""
+        if self._header_written:
+            return self._origin
+        if self._time_origin is not None:
+            return self._time_origin
+        return first_t - first_t % 1_000_000 if first_t >= 1 << 31 else 0
+
     def _ensure_header(self, first_t: int) -> None:
         if self._header_written:
             return
-        origin = self._time_origin
-        if origin is None:
-            origin = first_t - first_t % 1_000_000 if first_t >= 1 << 31 else 0
+        origin = self._origin_for(first_t)
         self._origin = origin
         lines = [
             "!AER-DAT2.0",
@@ -522,8 +528,10 @@ class Aedat2Writer(FileWriter):
             at = merge_positions(times, trigger_times)
             addresses = np.insert(addresses, at, external)
             times = np.insert(times, at, trigger_times)
-        self._ensure_header(int(times.min()))
-        low = self._clock.low_times(times, self._origin)
+        first = int(times.min())
+        # Checked before the header goes out: a refused write leaves nothing behind.
+        low = self._clock.low_times(times, self._origin_for(first))
+        self._ensure_header(first)
         records = np.empty(len(low), dtype=[("a", ">u4"), ("t", ">u4")])
         records["a"] = addresses
         records["t"] = low

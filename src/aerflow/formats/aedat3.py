@@ -620,9 +620,9 @@ class Aedat3Reader(ChunkedReader):
         state[_REMAINING] = state[_SKIP] = 0
         self._finish()
 
-    def __iter__(self) -> Iterator[Packet]:
+    def _iterate(self) -> Iterator[Packet]:
         if self._position < self._data_offset:
-            self.rewind()
+            self._restart()
         while self._position < self._size:
             need = int(self._state[_NEED])
             length = min(max(self.chunk_size, need), self._size - self._position)
@@ -636,10 +636,10 @@ class Aedat3Reader(ChunkedReader):
                 break
         self._end()
 
-    def read(self) -> Packet:
+    def _read(self) -> Packet:
         """Decode everything left into one packet."""
         if self._position < self._data_offset:
-            self.rewind()
+            self._restart()
         remaining = max(self._size - self._position, 0)
         out = _Outputs.allocate(_allocate_events(remaining // 8 + 64), 1024)
         while self._position < self._size:
@@ -759,7 +759,10 @@ class Aedat3Writer(FileWriter):
     @staticmethod
     def _check_times(times: npt.NDArray[np.uint64], what: str) -> None:
         if len(times) and int(times.max()) >= _MAX_TIME:
-            raise ValueError(f"AEDAT 3 times are 62-bit: a {what} time is at or past 2**62 µs")
+            raise ValueError(
+                f"AEDAT 3 times are 62-bit: {what} time {int(times.max())} µs is at or past "
+                "2**62 µs"
+            )
 
     def _polarity(self, events: npt.NDArray[Any]) -> list[tuple[int, int, bytes]]:
         if len(events) == 0:

@@ -325,36 +325,39 @@ class Aedat4Reader(FileReader):
     def dropped_out_of_range(self) -> int:
         return self._dropped
 
-    def rewind(self) -> None:
-        """Start again from the first packet, without a time bound."""
+    def _restart(self) -> None:
         self._next = 0
         self._t_min = None
+        self._dropped = 0
 
     def seek_time(self, t: int | str) -> None:
-        """Continue from time ``t`` (µs, or a string such as ``"2.5s"``): the next packets
-        hold only what happens at or after ``t``. Packets the file data table places wholly
-        before ``t`` are skipped without being decoded."""
+        """Start the next iteration or :meth:`read` at time ``t`` (µs, or a string such as
+        ``"2.5s"``): it holds only what happens at or after ``t``. Packets the file data
+        table places wholly before ``t`` are skipped without being decoded."""
         start = parse_time(t)
-        timed = self._t_last >= 0
-        before = timed & (self._t_last < start)
-        self._next = len(before) if before.all() else int(np.argmin(before))
-        self._t_min = start
+        with self._using(restart=False):
+            timed = self._t_last >= 0
+            before = timed & (self._t_last < start)
+            self._next = len(before) if before.all() else int(np.argmin(before))
+            self._t_min = start
+            self._at_start = True  # the next iteration starts here, not at the first event
 
     def read_range(self, t_start: int | str, t_end: int | str) -> Packet:
         """Everything with ``t_start <= t < t_end``, decoding only the packets that the file
         data table does not place outside the range (all of them without a table). The
         iteration position is unchanged."""
         start, end = parse_time(t_start), parse_time(t_end)
-        timed = self._t_first >= 0
-        outside = timed & ((self._t_last < start) | (self._t_first >= end))
-        indices = np.flatnonzero(~outside & (self._kinds != SKIPPED))
-        decoded = self._decode_all(indices, (start, end))
-        self._finish()
+        with self._using(restart=False):
+            timed = self._t_first >= 0
+            outside = timed & ((self._t_last < start) | (self._t_first >= end))
+            indices = np.flatnonzero(~outside & (self._kinds != SKIPPED))
+            decoded = self._decode_all(indices, (start, end))
+            self._finish()
         return decoded
 
     # -- iteration and reading --------------------------------------------------------------------
 
-    def __iter__(self) -> Iterator[Packet]:
+    def _iterate(self) -> Iterator[Packet]:
         batches = self._chunks(self._next)
         bound = self._time_bound()
         if self.threads == 1:
@@ -387,7 +390,7 @@ class Aedat4Reader(FileReader):
                         future.cancel()
         self._finish()
 
-    def read(self) -> Packet:
+    def _read(self) -> Packet:
         """Everything from the current position on as one packet, decoded on ``threads``
         threads."""
         indices = np.arange(self._next, len(self._offsets))
@@ -639,7 +642,7 @@ class Aedat4Reader(FileReader):
                 stacklevel=3,
             )
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._data = np.empty(0, np.uint8)
         if self._map is not None:
             with contextlib.suppress(BufferError):  # a view lives on (an error on its way up)

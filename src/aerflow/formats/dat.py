@@ -27,7 +27,7 @@ from ._base import (
     SecondShare,
     check_sensor_size,
 )
-from ._clock32 import HALF, WRAP, Clock32Writer
+from ._clock32 import HALF, MAX_ORIGIN, WRAP, Clock32Writer
 from .prophesee_header import format_header, raw_encoding
 from .raw import TIME_ORIGIN_KEY, read_prophesee_header, time_origin
 
@@ -242,8 +242,8 @@ class DatWriter(FileWriter):
             height is not None and not 0 < height <= limit
         ):
             raise ValueError(f"DAT stores 14-bit addresses: the sensor must fit {limit}x{limit}")
-        if time_origin is not None and time_origin < 0:
-            raise ValueError("time_origin must not be negative")
+        if time_origin is not None and not 0 <= time_origin <= MAX_ORIGIN:
+            raise ValueError(f"time_origin must lie in 0..2**62 µs, got {time_origin}")
         super().__init__(path)
         self.width, self.height, self.kind = width, height, kind
         self._time_origin = time_origin
@@ -256,12 +256,18 @@ class DatWriter(FileWriter):
         self.unwritten_triggers = 0
         """Triggers handed to a CD file, which cannot hold them."""
 
+    def _origin_for(self, first_t: int) -> int:
+        """The time origin a file whose first item is at ``first_t`` gets."""
+        if self._header_written:
+            return self._origin
+        if self._time_origin is not None:
+            return self._time_origin
+        return first_t - first_t % 1_000_000 if first_t >= 1 << 32 else 0
+
     def _ensure_header(self, first_t: int) -> None:
         if self._header_written:
             return
-        origin = self._time_origin
-        if origin is None:
-            origin = first_t - first_t % 1_000_000 if first_t >= 1 << 32 else 0
+        origin = self._origin_for(first_t)
         self._origin = origin
         entries = {
             "Data": "file containing " + ("CD" if self.kind == "cd" else "ExtTrigger") + " events.",
@@ -303,8 +309,10 @@ class DatWriter(FileWriter):
                 raise ValueError("DAT trigger ids are 6-bit (0-63)")
             times = triggers["t"]
             words = (triggers["id"].astype(np.int64) << 26) | triggers["rising"].astype(np.int64)
-        self._ensure_header(int(times.min()))
-        low = self._clock.low_times(times, self._origin)
+        first = int(times.min())
+        # Checked before the header goes out: a refused write leaves nothing behind.
+        low = self._clock.low_times(times, self._origin_for(first))
+        self._ensure_header(first)
         records = np.empty(len(low), dtype=[("t", "<u4"), ("w", "<u4")])
         records["t"] = low
         records["w"] = words

@@ -99,7 +99,10 @@ _HEADER_SIZE = 20  # 16 for generic streams
 _EVENT_BYTES = {DVS: 5, ATIS: 5, COLOR: 8}
 _MAX_GAP_US = 1 << 32
 """The writer refuses a gap longer than this (~72 min) between consecutive events: it would
-take tens of MB of overflow bytes (a sign of absolute timestamps: use ``time_origin``)."""
+take tens of MB of overflow bytes (a sign of absolute timestamps, to shift first)."""
+_ENCODE_BUDGET = 1 << 24
+"""Bytes the writer encodes at a time when gaps make a write's output larger (one gap of
+``_MAX_GAP_US`` alone takes up to 34 MB)."""
 
 # Decoder state slots. _PHASE counts the bytes read of an unfinished event (0: idle) or, in
 # generic streams, is the part being read (idle, size bytes, data bytes); _PENDING counts the
@@ -501,6 +504,34 @@ def _survey(
 # --------------------------------------------------------------------------- #
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def _event_bytes(gap: int, kind: int) -> int:
+    """Bytes of an event ``gap`` µs after the previous one, overflow bytes included."""
+    if kind == DVS:
+        return gap // 127 + 5
+    overflows = gap // 63
+    return overflows // 3 + (1 if overflows % 3 else 0) + 5
+
+
+@nb.njit(nogil=True, cache=True)
+def _piece_end(
+    events: Any, start: int, origin: int, previous: int, kind: int, budget: int
+) -> tuple[int, int]:
+    """(end, bytes): events ``start..end-1``, checked already, take ``bytes`` and at most
+    ``budget`` of them (or one event, whatever its gap)."""
+    total = 0
+    i = start
+    while i < events.size:
+        t = np.int64(events[i].t) - origin
+        size = _event_bytes(t - previous, kind)
+        if i > start and total + size > budget:
+            break
+        total += size
+        previous = t
+        i += 1
+    return i, total
+
+
 @nb.njit(nogil=True, cache=True)
 def _measure(events: Any, origin: int, previous: int, kind: int) -> tuple[int, int, int]:
     """(bytes needed, index of the first bad event or -1, why: 0 before the previous event,
@@ -515,11 +546,7 @@ def _measure(events: Any, origin: int, previous: int, kind: int) -> tuple[int, i
         gap = t - previous
         if gap > _MAX_GAP_US:
             return 0, i, 2
-        if kind == DVS:
-            total += gap // 127 + 5
-        else:
-            overflows = gap // 63
-            total += overflows // 3 + (1 if overflows % 3 else 0) + 5
+        total += _event_bytes(gap, kind)
         previous = t
     return total, -1, 0
 
@@ -809,8 +836,11 @@ class EventStreamReader(ChunkedReader):
     def read_generic(self) -> GenericEvents:
         """Every generic event of the file, from its start, with its payload (generic
         streams only; the events :meth:`read` gives are none)."""
-        self._require(GENERIC, "read_generic")
-        self.rewind()
+        with self._using():
+            self._require(GENERIC, "read_generic")
+            return self._read_generic()
+
+    def _read_generic(self) -> GenericEvents:
         remaining = self._size - self._position
         times = np.empty(remaining // 2 + 2, np.uint64)  # an event takes 2 bytes or more
         offsets = np.zeros(len(times) + 1, np.int64)
@@ -835,11 +865,13 @@ class EventStreamReader(ChunkedReader):
         return GenericEvents(times[:n].copy(), offsets[: n + 1].copy(), payload[:m].copy())
 
     def read_color(self) -> npt.NDArray[Any]:
-        """Every remaining color event, with its colour, as :data:`COLOR_DTYPE` (color streams
-        only; :meth:`read` gives them as events)."""
-        self._require(COLOR, "read_color")
-        if self._position < self._data_offset:
-            self.rewind()
+        """Every color event, with its colour, as :data:`COLOR_DTYPE` (color streams only;
+        :meth:`read` gives them as events)."""
+        with self._using():
+            self._require(COLOR, "read_color")
+            return self._read_color()
+
+    def _read_color(self) -> npt.NDArray[Any]:
         colors = np.empty((self._size - self._position) // 8 + 2, COLOR_DTYPE)
         n = 0
         while self._position < self._size:
@@ -860,7 +892,7 @@ class EventStreamReader(ChunkedReader):
         return result
 
     # -- two threads ----------------------------------------------------------------------------
-    def read(self) -> Packet:
+    def _read(self) -> Packet:
         """Decode everything left into one array; large DVS and ATIS files on two threads."""
         remaining = self._size - self._position
         if (
@@ -870,7 +902,7 @@ class EventStreamReader(ChunkedReader):
             or self._state[_PHASE] != 0
             or (os.cpu_count() or 1) < 2
         ):
-            return super().read()
+            return super()._read()
         window = _Window(self._file.fileno(), self._position, remaining, self.word)
         try:
             events, n = self._read_two_threads_overlapped(window.view)
@@ -999,9 +1031,11 @@ class EventStreamWriter(FileWriter):
     """Writes Event Stream 2.0 files of DVS events (``type="dvs"``, the default) or ATIS
     change detections (``type="atis"``), with the sensor size in the header.
 
-    Timestamps must not decrease (within and across :meth:`write` calls);
-    ``time_origin`` µs are subtracted first (Event Stream keeps no origin: the first event's
-    time is its distance from 0).
+    Timestamps must not decrease (within and across :meth:`write` calls). The first event's
+    time is stored as its distance from 0: the format has no place for a time origin, so
+    ``time_origin`` must be 0 (a file written relative to another origin would read back
+    silently shifted); shift the times first (:class:`~aerflow.filters.ShiftTime`) where
+    relative times are what is wanted.
     """
 
     format_name = "es"
@@ -1023,8 +1057,12 @@ class EventStreamWriter(FileWriter):
                 f"Event Stream stores the sensor size as 16-bit numbers: it must be at most "
                 f"65535x65535, got {width}x{height}"
             )
-        if time_origin < 0:
-            raise ValueError("time_origin must not be negative")
+        if time_origin != 0:
+            raise ValueError(
+                f"Event Stream has no place to store a time origin: with time_origin="
+                f"{time_origin} the file would read back {time_origin} µs early; shift the "
+                "times first (filter shift-time, ShiftTime) if relative times are what you want"
+            )
         super().__init__(path)
         self.width, self.height, self.type = width, height, type
         self._kind = _TYPE_CODES[type]
@@ -1054,16 +1092,30 @@ class EventStreamWriter(FileWriter):
         total, bad, why = _measure(events, self._origin, self._previous, self._kind)
         if bad >= 0:
             self._refuse(events, bad, why)
-        out = np.empty(total, np.uint8)
-        self._previous = int(_encode(events, self._origin, self._previous, self._kind, out))
-        self._file.write(out.data)
+        if total <= _ENCODE_BUDGET:
+            out = np.empty(total, np.uint8)
+            self._previous = int(_encode(events, self._origin, self._previous, self._kind, out))
+            self._file.write(out.data)
+        else:  # long gaps: encode piece by piece, holding a bounded buffer
+            start = 0
+            while start < len(events):
+                end, size = _piece_end(
+                    events, start, self._origin, self._previous, self._kind, _ENCODE_BUDGET
+                )
+                out = np.empty(size, np.uint8)
+                self._previous = int(
+                    _encode(events[start:end], self._origin, self._previous, self._kind, out)
+                )
+                self._file.write(out.data)
+                start = end
         self._written += len(events)
 
     def _refuse(self, events: npt.NDArray[Any], index: int, why: int) -> None:
         t = int(events["t"][index])
         at = self._written + index
-        if why == 1:
+        if why == 1 and t < self._origin:
             raise ValueError(f"event {at}: t={t} µs is before the time origin {self._origin} µs")
+        # why 1 with t past the origin: t is 2**63 µs or more, beyond int64 and any gap.
         previous = self._previous + self._origin if index == 0 else int(events["t"][index - 1])
         if why == 0:
             raise NonMonotonicTimeError(
@@ -1075,8 +1127,8 @@ class EventStreamWriter(FileWriter):
             raise ValueError(
                 f"the first event is at t={t} µs, which Event Stream stores as a gap from "
                 f"{self._origin} µs; gaps over {_MAX_GAP_US} µs are refused (they take tens of "
-                "MB of overflow bytes). For absolute timestamps, pass time_origin (e.g. the "
-                "first event's time)"
+                "MB of overflow bytes). For absolute timestamps, shift the times first (filter "
+                "shift-time, ShiftTime): Event Stream cannot store a time origin"
             )
         raise ValueError(
             f"event {at}: t={t} µs is {t - previous} µs after the event before it; gaps over "

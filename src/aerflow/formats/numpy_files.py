@@ -373,7 +373,10 @@ class NpyReader(FileReader):
             return self._info.offset + row * self._info.dtype.itemsize
         return self._info.offset + row * self._info.row_bytes
 
-    def __iter__(self) -> Iterator[Packet]:
+    def _restart(self) -> None:
+        self._next = 0
+
+    def _iterate(self) -> Iterator[Packet]:
         while self._next < self._rows:
             start = self._next
             stop = min(start + self.chunk_size, self._rows)
@@ -384,7 +387,7 @@ class NpyReader(FileReader):
             self._next = stop
             yield Packet(events)
 
-    def read(self) -> Packet:
+    def _read(self) -> Packet:
         if self._next >= self._rows:
             return Packet(empty_events())
         block = self._array[self._next :]
@@ -394,7 +397,7 @@ class NpyReader(FileReader):
         self._next = self._rows
         return Packet(events)
 
-    def close(self) -> None:
+    def _close(self) -> None:
         array = getattr(self, "_array", None)
         if isinstance(array, np.memmap):
             mapping = getattr(array, "_mmap", None)
@@ -514,6 +517,7 @@ class NpzReader(FileReader):
         self.chunk_size = int(chunk_size)
         self.columns = _column_names(columns)
         self._members: list[_Member] = []
+        self._member_names: list[str] = []
         try:
             self._archive = zipfile.ZipFile(self.path)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as error:
@@ -548,6 +552,7 @@ class NpzReader(FileReader):
         if events_name is not None:
             member = _Member(self._archive, names[events_name], self.path)
             self._members = [member]
+            self._member_names = [names[events_name]]
             _check_layout(member.info, self.columns, self.path, f"array {events_name!r}")
             rows = member.info.rows
             self._separate = False
@@ -571,6 +576,7 @@ class NpzReader(FileReader):
                 self._members = [
                     _Member(self._archive, names[n], self.path) for n in chosen if n is not None
                 ]
+                self._member_names = [names[n] for n in chosen if n is not None]
                 for member in self._members:
                     info = member.info
                     if (
@@ -668,13 +674,26 @@ class NpzReader(FileReader):
             self._pending_triggers = len(triggers)
             yield Packet(empty_events(), triggers[sent:].copy())
 
-    def __iter__(self) -> Iterator[Packet]:
+    def _restart(self) -> None:
+        # Members are compressed streams read forward: reopen them to go back.
+        members, self._members = self._members, []
+        for member in members:
+            member.close()
+        try:
+            for name in self._member_names:  # each appended at once: close() finds it
+                self._members.append(_Member(self._archive, name, self.path))
+        except zipfile.BadZipFile as error:
+            raise FormatError(f"damaged .npz archive: {error}", path=self.path) from None
+        self._next = 0
+        self._pending_triggers = 0
+
+    def _iterate(self) -> Iterator[Packet]:
         try:
             yield from self._packets()
         except zipfile.BadZipFile as error:
             raise FormatError(f"damaged .npz archive: {error}", path=self.path) from None
 
-    def close(self) -> None:
+    def _close(self) -> None:
         for member in self._members:
             member.close()
         self._members = []

@@ -30,6 +30,13 @@ relative to it.
 
 _COORDINATE_LIMIT = 2048  # EVT addresses are 11-bit
 MAX_TIME_ORIGIN = 1 << 62  # far past any clock, and origin + decoded time stays below 2**64
+MAX_SPAN_US = 1 << 46
+"""The latest time (µs, ~2.2 years) an EVT writer stores after the file's time origin.
+
+A jump in time is written as one counter loop after another (up to three words per loop, as
+every EVT decoder follows them): 2**46 µs is at most 2**22 EVT 3.0 loops, 24 MiB of words.
+Times further out would make files (and the buffers that encode them) of up to terabytes.
+"""
 
 
 def read_prophesee_header(file: Any, path: str) -> Header:
@@ -152,8 +159,8 @@ class RawWriter(FileWriter):
                 f"{self.format_name} stores 11-bit addresses: the sensor must be at most "
                 f"{_COORDINATE_LIMIT}x{_COORDINATE_LIMIT}, got {width}x{height}"
             )
-        if time_origin is not None and time_origin < 0:
-            raise ValueError("time_origin must not be negative")
+        if time_origin is not None and not 0 <= time_origin <= MAX_TIME_ORIGIN:
+            raise ValueError(f"time_origin must lie in 0..2**62 µs, got {time_origin}")
         super().__init__(path)
         self.width, self.height = width, height
         self._time_origin = time_origin
@@ -173,23 +180,46 @@ class RawWriter(FileWriter):
             entries[TIME_ORIGIN_KEY] = str(origin)
         return entries
 
+    def _origin_for(self, first_t: int) -> int:
+        """The time origin a file whose first item is at ``first_t`` gets."""
+        if self._header_written:
+            return self._origin
+        if self._time_origin is not None:
+            return self._time_origin
+        # Keep counters small: times past one counter loop start from a whole second.
+        return first_t - first_t % 1_000_000 if first_t >= self.single_loop_us else 0
+
     def _ensure_header(self, first_t: int) -> None:
         if self._header_written:
             return
-        origin = self._time_origin
-        if origin is None:
-            # Keep counters small: times past one counter loop start from a whole second.
-            origin = first_t - first_t % 1_000_000 if first_t >= self.single_loop_us else 0
+        origin = self._origin_for(first_t)
         self._origin = origin
         self._file.write(format_header(self._header_entries(origin)))
         self._header_written = True
 
+    def _check_times(self, first: int, last: int) -> None:
+        """Refuse, before anything is encoded or written, times the file cannot hold."""
+        origin = self._origin_for(first)
+        if origin > MAX_TIME_ORIGIN:
+            raise ValueError(
+                f"{self.format_name} cannot store t={first} µs: the file's time origin (a "
+                "whole second before its first time) must lie in 0..2**62 µs"
+            )
+        if first < origin:
+            raise ValueError(f"timestamp {first} µs is before the file's time origin {origin} µs")
+        if last - origin > MAX_SPAN_US:
+            raise ValueError(
+                f"{self.format_name} cannot store t={last} µs: it lies more than 2**46 µs "
+                f"(~2.2 years) after the file's time origin {origin} µs, and every counter "
+                "loop between would be written out"
+            )
+
     def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
         if len(events) == 0 and len(triggers) == 0:
             return
-        first = last = int(triggers["t"].min()) if len(triggers) else 2**63
+        bounds: list[int] = []
         if len(triggers):
-            last = int(triggers["t"].max())
+            bounds += [int(triggers["t"].min()), int(triggers["t"].max())]
         if len(events):
             t_min, t_max, x_max, y_max = event_extent(events)
             if x_max >= self.width or y_max >= self.height:
@@ -197,13 +227,10 @@ class RawWriter(FileWriter):
                     f"events lie outside the {self.width}x{self.height} sensor "
                     f"(max x {x_max}, max y {y_max})"
                 )
-            first = min(first, t_min)
-            last = t_max if not len(triggers) else max(last, t_max)
+            bounds += [t_min, t_max]
+        first, last = min(bounds), max(bounds)
+        self._check_times(first, last)
         self._ensure_header(first)
-        if first < self._origin:
-            raise ValueError(
-                f"timestamp {first} µs is before the file's time origin {self._origin} µs"
-            )
         words = self._encode(events, triggers, last - self._origin)
         self._file.write(np.ascontiguousarray(words).data)
 

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import FormatError, OutOfRangeWarning
+from ..errors import FormatError, OutOfRangeWarning, TruncatedDataWarning
 from ..events import EVENTS_DTYPE, Packet, empty_events
 from . import _text_kernels as kernels
 from ._base import (
@@ -53,12 +53,23 @@ from ._base import (
     check_sensor_size,
 )
 
-__all__ = ["LAYOUTS", "MAX_LINE", "TextFormatError", "TextReader", "TextWriter", "sniff_text"]
+__all__ = [
+    "LAYOUTS",
+    "MAX_LINE",
+    "MAX_TIME_US",
+    "TextFormatError",
+    "TextReader",
+    "TextWriter",
+    "sniff_text",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_LINE = 1 << 20
 """A line may be this long (or as long as ``chunk_size``, if larger) before it is refused."""
+
+MAX_TIME_US = 10**18
+"""Times from this many µs on are refused by the writer and the reader alike."""
 
 _PARALLEL_MIN_BYTES = 1 << 23
 _BOM = b"\xef\xbb\xbf"
@@ -422,6 +433,13 @@ def sniff_text(head: bytes) -> bool:
 # --------------------------------------------------------------------------- #
 
 
+def _locate_torn(state: npt.NDArray[np.int64], base: int) -> None:
+    """Turn the kernel's offset of a torn last line, relative to the data it was given at
+    byte ``base`` of the input, into the absolute offset + 1."""
+    if state[kernels.S_TORN] < 0:
+        state[kernels.S_TORN] = base - state[kernels.S_TORN]
+
+
 class TextReader(FileReader):
     """Reads CSV / text events from a file (memory-mapped windows) or, through
     :meth:`from_stream`, from any binary stream (a pipe, ``sys.stdin.buffer``)."""
@@ -440,6 +458,8 @@ class TextReader(FileReader):
     _limits: tuple[int, int]
     _state: npt.NDArray[np.int64]
     _max_line: int
+    _data_offset: int
+    _start_lines: int
 
     def __init__(
         self,
@@ -466,7 +486,7 @@ class TextReader(FileReader):
                     break
                 limit *= 4
             self._setup(preamble, columns, separator, time_unit, width, height)
-            self._position = preamble.data_offset
+            self._data_offset = self._position = preamble.data_offset
         except BaseException:
             self._file.close()
             raise
@@ -552,6 +572,7 @@ class TextReader(FileReader):
         plan = _plan(preamble, self.path, columns, separator, time_unit, width, height)
         self._plan = plan
         self._limits = plan.geometry or (1 << 16, 1 << 16)
+        self._start_lines = preamble.lines_before
         self._state = np.zeros(kernels.STATE_SIZE, np.int64)
         self._state[kernels.S_LINES] = preamble.lines_before
         self._max_line = max(MAX_LINE, self.chunk_size)
@@ -605,6 +626,7 @@ class TextReader(FileReader):
         )
         if state[kernels.S_ERROR]:
             raise self._error(data, base, state)
+        _locate_torn(state, base)
         return int(consumed), int(n)
 
     def _error(
@@ -640,6 +662,7 @@ class TextReader(FileReader):
         )
 
     def _finish(self) -> None:
+        self._warn_torn()
         if self.dropped_out_of_range:
             width, height = self._limits
             warnings.warn(
@@ -647,11 +670,43 @@ class TextReader(FileReader):
                     f"{self.path}: dropped {self.dropped_out_of_range} events outside the "
                     f"{width}x{height} sensor"
                 ),
-                stacklevel=3,
+                stacklevel=4,  # past _iterate or _read, and FileReader's guard
             )
 
+    def _warn_torn(self) -> None:
+        at = int(self._state[kernels.S_TORN]) - 1
+        if at < 0:
+            return
+        self._state[kernels.S_TORN] = 0
+        line = int(self._state[kernels.S_LINES]) + 1
+        if self._state[kernels.S_TORN_CODE] == 0:
+            name = _ROLE_NAMES[int(self._plan.roles[-1])]
+            why = (
+                f"its last field, {name}, may be a number cut short (end the file with a "
+                "newline to keep such a line)"
+            )
+        else:
+            why = "it is incomplete"
+        warnings.warn(
+            TruncatedDataWarning(
+                f"{self.path}: the input ends inside line {line} at byte {at}: no newline, and "
+                f"{why}; the line is ignored"
+            ),
+            stacklevel=5,  # one deeper than _finish's own warning
+        )
+
+    def _restart(self) -> None:
+        if self._stream is not None:
+            raise ValueError(
+                f"{self.path} is a stream (a pipe or standard input) and cannot be read "
+                "again from its start: iterate it once, or read() it once into memory"
+            )
+        self._position = self._data_offset
+        self._state = np.zeros(kernels.STATE_SIZE, np.int64)
+        self._state[kernels.S_LINES] = self._start_lines
+
     # -- files ----------------------------------------------------------------------------
-    def __iter__(self) -> Iterator[Packet]:
+    def _iterate(self) -> Iterator[Packet]:
         if self._stream is not None:
             yield from self._iter_stream()
             return
@@ -677,10 +732,10 @@ class TextReader(FileReader):
                 yield Packet(events[:n].copy())
         self._finish()
 
-    def read(self) -> Packet:
+    def _read(self) -> Packet:
         """Every remaining event as one packet (large files on two threads)."""
         if self._stream is not None:
-            return super().read()
+            return super()._read()
         remaining = self._size - self._position
         if remaining <= 0:
             self._finish()
@@ -745,6 +800,7 @@ class TextReader(FileReader):
             raise self._error(data[:split], self._position, first_state)
         second_state[kernels.S_LINES] += first_state[kernels.S_LINES]
         second_state[kernels.S_DROPPED] += first_state[kernels.S_DROPPED]
+        _locate_torn(second_state, self._position + split)
         self._state = second_state
         if second_state[kernels.S_ERROR]:
             raise self._error(data[split:], self._position + split, second_state)
@@ -806,8 +862,8 @@ class TextReader(FileReader):
                 self._eof = True
         self._finish()
 
-    def close(self) -> None:
-        """Close the file (a stream given to :meth:`from_stream` stays open)."""
+    def _close(self) -> None:
+        # A stream given to from_stream stays open: it belongs to the caller.
         if self._stream is None:
             self._file.close()
 
@@ -960,6 +1016,12 @@ class TextWriter(FileWriter):
             self._out.write("".join(lines).encode())
 
     def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
+        # Readers keep 18 significant digits: a larger time would not read back.
+        if len(events) and int(events["t"].max()) >= MAX_TIME_US:
+            raise ValueError(
+                f"text stores times below 10**18 µs (~31,700 years): got "
+                f"t={int(events['t'].max())} µs"
+            )
         self._write_preamble()
         self.unwritten_triggers += len(triggers)
         if self._size is not None and len(events):

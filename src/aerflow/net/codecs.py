@@ -31,7 +31,9 @@ x u16, (y << 1 | on) u16``; y < 2^15.
 Unwrapping of 32-bit times (``spif-t``, ``faery-t32``) follows faery's rule event by event:
 a time more than 2^31 µs below the previous one means the 32-bit counter wrapped, and 2^32
 is added from then on; a time more than 2^31 µs above the previous one after a wrap is a
-late event from before the wrap and gets 2^32 less.
+late event from before the wrap and gets 2^32 less. Wraps stop counting once 2^62 µs have
+been added (a sender would need 2^30 of them): unwrapped times stay below 2^62 + 2^32 µs
+rather than wrapping past 2^64 to small ones.
 
 ``aerflow`` — the native format: a 32-byte header, then ``count`` 8-byte records. Byte by
 byte (all multi-byte fields little-endian)::
@@ -56,13 +58,15 @@ byte (all multi-byte fields little-endian)::
                 u16 x, u16 y
 
 A datagram is exactly ``32 + 8 * count`` bytes; any other length, another magic, version,
-header size or record size makes it malformed (skipped whole). Every field sits at a
-multiple of its size, so a datagram placed at an 8-byte boundary is read with aligned
-loads. Senders cut datagrams so that the events of one span less than 2^31 µs, and keep
-them at most 1472 bytes (180 events; Ethernet's UDP payload) unless asked for more, up to
-65507 (8184 events). Receivers count, per stream id, lost datagrams (gaps in the sequence),
-duplicated ones (dropped) and reordered ones (delivered late), and stop once every stream
-they heard has ended.
+header size or record size makes it malformed (skipped whole), and so does a time base
+that, plus a record's delta, passes 2^64 − 1 µs: times never wrap around to small ones
+(senders cannot produce such a datagram: their time base is the datagram's smallest
+time). Every field sits at a multiple of its size, so a datagram placed at an 8-byte
+boundary is read with aligned loads. Senders cut datagrams so that the events of one span
+less than 2^31 µs, and keep them at most 1472 bytes (180 events; Ethernet's UDP payload)
+unless asked for more, up to 65507 (8184 events). Receivers count, per stream id, lost
+datagrams (gaps in the sequence), duplicated ones (dropped) and reordered ones (delivered
+late), and stop once every stream they heard has ended.
 """
 
 from __future__ import annotations
@@ -116,6 +120,8 @@ _MAX_SPAN = (1 << 31) - 1  # µs between the first and last event of an aerflow 
 _UNLIMITED_SPAN = (1 << 63) - 1
 _HALF = np.int64(1) << 31
 _WRAP = np.int64(1) << 32
+_MAX_UNWRAP = np.int64(1) << 62  # the most that 32-bit unwrapping adds (see the docstring)
+_SAFE_TIME_BASE = np.uint64((1 << 64) - (1 << 31))  # plus any 31-bit delta: at most 2**64 - 1
 
 # Kernel selectors.
 _SPIF, _SPIF_T, _FAERY_T64, _FAERY_T32, _AERFLOW = range(5)
@@ -717,7 +723,7 @@ _WINDOW_WORDS = WINDOW // 64
 def _unwrap(t32: int, last: int, offset: int) -> tuple[int, int, int]:
     """(64-bit time, new last, new offset) for a 32-bit time after ``last``."""
     t = offset + t32
-    if t + _HALF < last:
+    if t + _HALF < last and offset < _MAX_UNWRAP:
         offset += _WRAP
         t += _WRAP
     elif t > last + _HALF and offset >= _WRAP:
@@ -935,6 +941,16 @@ def _sequence(streams: Any, windows: Any, row: int, sequence: int) -> int:
 
 
 @nb.njit(nogil=True, cache=True)
+def _passes_top(time_base: Any, words: Any, count: int) -> bool:
+    """Whether a record's time, ``time_base`` plus its delta, passes 2**64 - 1 µs."""
+    room = ~time_base  # 2**64 - 1 - time_base
+    j = 0
+    while j < count and np.uint64(words[2 * j] & np.uint32(0x7FFFFFFF)) <= room:
+        j += 1
+    return j < count
+
+
+@nb.njit(nogil=True, cache=True)
 def _decode_aerflow(
     buf8: Any,
     buf16: Any,
@@ -971,6 +987,14 @@ def _decode_aerflow(
             or buf16[(base + 30) >> 1] != _RECORD
             or length != AERFLOW_HEADER_BYTES + _RECORD * np.int64(buf16[(base + 28) >> 1])
         ):
+            counters[C_MALFORMED] += 1
+            d += 1
+            continue
+        time_base = buf64[(base + 16) >> 3]
+        count = np.int64(buf16[(base + 28) >> 1])
+        w0 = (base + AERFLOW_HEADER_BYTES) >> 2
+        words = buf32[w0 : w0 + 2 * count]
+        if time_base > _SAFE_TIME_BASE and _passes_top(time_base, words, count):
             counters[C_MALFORMED] += 1
             d += 1
             continue
@@ -1011,10 +1035,6 @@ def _decode_aerflow(
             state[S_HEIGHT] = height
         xl = min(x_limit, width) if width else x_limit
         yl = min(y_limit, height) if height else y_limit
-        time_base = buf64[(base + 16) >> 3]
-        count = np.int64(buf16[(base + 28) >> 1])
-        w0 = (base + AERFLOW_HEADER_BYTES) >> 2
-        words = buf32[w0 : w0 + 2 * count]
         halves = buf16[2 * w0 : 2 * w0 + 4 * count]
         dst = out[m : m + count]
         kept = 0

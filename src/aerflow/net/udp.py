@@ -365,7 +365,10 @@ class UdpSender:
             if self._time_origin is None:
                 self._time_origin = int(encoder.last_times[0])
                 self._wall_origin = now
-            event_time = encoder.last_times[:filled].astype(np.int64) - self._time_origin
+            # In uint64, then read as int64: exact for times anywhere in 0..2**64 - 1 (a
+            # subtraction in int64 would overflow for times from 2**63 µs on).
+            since = encoder.last_times[:filled] - np.uint64(self._time_origin)
+            event_time = since.view(np.int64)
             due = np.maximum(due, self._wall_origin + event_time / (1e6 * self.speed))
         if self.rate_limit is not None:
             self._rate_base = max(self._rate_free, now - _RATE_BURST_S)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._checks import check_sensor_size
 from ..events import Packet, as_events
 
 __all__ = ["Source", "event_arrays", "sensor_size_of"]
@@ -42,9 +43,10 @@ def sensor_size_of(source: Any, sensor_size: tuple[int, int] | None) -> tuple[in
             )
         sensor_size = (width, height)
     try:
-        width, height = (int(value) for value in sensor_size)
+        width, height = sensor_size
     except (TypeError, ValueError) as error:
         raise ValueError(f"sensor_size must be (width, height), got {sensor_size!r}") from error
-    if not (0 < width <= 1 << 16 and 0 < height <= 1 << 16):
-        raise ValueError(f"sensor size {width}x{height} is outside 1..65536")
-    return width, height
+    size = check_sensor_size(width, height) if width is not None else None
+    if size is None:
+        raise ValueError(f"sensor_size must be (width, height), got {sensor_size!r}")
+    return size
