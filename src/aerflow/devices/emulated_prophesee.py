@@ -275,7 +275,7 @@ def _encode(events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> npt.NDArray
     """EVT 3.0 bytes of ``events`` and ``triggers`` (in time order), with the EVT 3.0 writer's
     encoder, times kept as they are (less a whole number of seconds when they are too large
     for the counters, as the writer does)."""
-    from ..formats.evt3 import _encode as encode_evt3
+    from ..formats.evt3 import encode, new_encoder_state
 
     first = min(
         int(events["t"][0]) if len(events) else 1 << 62,
@@ -286,14 +286,11 @@ def _encode(events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> npt.NDArray
         int(events["t"][-1]) if len(events) else 0,
         int(triggers["t"][-1]) if len(triggers) else 0,
     )
-    items = len(events) + len(triggers)
-    loops = max(last - origin, 0) >> 24
-    out = np.empty(4 * items + items // 256 + 2 * loops + 8, np.uint16)
-    state = np.array([0, 0, 0, 0, -1], np.int64)
-    count, bad = encode_evt3(events, triggers, origin, SENSOR_WIDTH, state, out)
+    span = max(last - origin, 0)
+    words, bad = encode(events, triggers, origin, span, SENSOR_WIDTH, new_encoder_state())
     if bad >= 0:
         raise ValueError(f"cannot encode item {bad} of the recording in EVT 3.0")
-    return out[:count].view(np.uint8)
+    return words.view(np.uint8)
 
 
 def _in_order(array: npt.NDArray[Any]) -> npt.NDArray[Any]:

@@ -48,11 +48,9 @@ def emit_time_high(target: int, loop_gap: int, state: Any, headers: Any, k: int)
             headers[k] = (TIME_HIGH << 28) | HIGH_MAX
             k += 1
             high = HIGH_MAX
-        last_wrap = loop + 1 == target_loop
-        value = target_high if (last_wrap and MAX_TIMESTAMP - (target_high << 6) >= loop_gap) else 0
-        headers[k] = (TIME_HIGH << 28) | value
+        headers[k] = TIME_HIGH << 28
         k += 1
-        high = value
+        high = 0
         loop += 1
     if high != target_high:
         if target_high < high and (high - target_high) << 6 >= loop_gap:

@@ -28,7 +28,7 @@ from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE
 from ._base import SecondShare
 from .raw import RawReader, RawWriter, order_error
 
-__all__ = ["Evt3Reader", "Evt3Writer"]
+__all__ = ["Evt3Reader", "Evt3Writer", "encode", "new_encoder_state"]
 
 _ADDR_Y, _ADDR_Y_OTHER, _ADDR_X, _VECT_BASE_X = 0x0, 0x1, 0x2, 0x3
 _VECT_12, _VECT_8, _TIME_LOW, _TIME_HIGH, _EXT_TRIGGER = 0x4, 0x5, 0x6, 0x8, 0xA
@@ -39,6 +39,8 @@ _STATE_SIZE = 10
 # What a mid-file guess must get right; the loop count is relative and drops are summed.
 _RESUMABLE = (_STARTED, _HIGH, _LOW, _Y, _IS_CD, _VALID, _BASE_X, _BASE_ON)
 _TIME_HIGH_EVERY = 1 << 11  # words between restated TIME_HIGHs in written files
+_LONGEST_STEP = 4094  # TIME_HIGH steps up from this on are split in two when written
+_WORDS_PER_LOOP = 3  # at most, when the written clock passes a whole counter loop
 _MOST_VECTOR_EVENTS = 32  # events from one VECT_12, VECT_12, VECT_8 run
 
 
@@ -329,12 +331,28 @@ def _needs_time(target: int, state: Any) -> bool:
     )
 
 
+@nb.njit(nogil=True, cache=True, inline="always")
+def _time_high_up(out: Any, k: int, high: int, value: int) -> int:
+    """Append the TIME_HIGH words that move the counter's high part up from ``high`` to
+    ``value`` within one loop: one word, or two where the step is 4094 or more, which some
+    decoders (faery) do not follow in one go."""
+    if value - high >= _LONGEST_STEP:
+        out[k] = (_TIME_HIGH << 12) | ((high + value) >> 1)
+        k += 1
+    out[k] = (_TIME_HIGH << 12) | value
+    return k + 1
+
+
 @nb.njit(nogil=True, cache=True)
 def _emit_time(target: int, state: Any, out: Any, k: int) -> int:
     """Append the words that move the decoder's clock to ``target``; -1 if it cannot go there.
 
-    Every TIME_HIGH change is followed by a TIME_LOW before any event, even one of 0: OpenEB
-    resets the low part on a change, but some decoders keep the previous one.
+    Written as a camera's counter moves, so that every decoder follows it: TIME_HIGH only
+    steps up (by less than 4094) or loops from 0xFFF to 0, a drop that decoders counting
+    loops at 2048 (OpenEB) and at 4085 (evlib, the evt3 crate) all see. A time that steps
+    back within 2047 TIME_HIGH units is written as it is (OpenEB's reading). Every TIME_HIGH
+    change is followed by a TIME_LOW before any event, even one of 0: OpenEB resets the low
+    part on a change, but some decoders keep the previous one.
     """
     target_loop = target >> 24
     target_high = (target >> 12) & 0xFFF
@@ -352,21 +370,21 @@ def _emit_time(target: int, state: Any, out: Any, k: int) -> int:
     if target_loop < loop:
         return -1
     while loop < target_loop:
-        if high < 2048:
-            out[k] = (_TIME_HIGH << 12) | 0xFFF
-            k += 1
-            high = 0xFFF
-        value = target_high if (loop + 1 == target_loop and target_high + 2048 <= high) else 0
-        out[k] = (_TIME_HIGH << 12) | value
+        if high != 0xFFF:
+            k = _time_high_up(out, k, high, 0xFFF)
+        out[k] = _TIME_HIGH << 12
         k += 1
-        high = value
+        high = 0
         loop += 1
         state[_E_LOW] = -1
     if high != target_high:
         if high >= target_high + 2048:
             return -1  # a step this far back would read as a counter wrap
-        out[k] = (_TIME_HIGH << 12) | target_high
-        k += 1
+        if target_high > high:
+            k = _time_high_up(out, k, high, target_high)
+        else:
+            out[k] = (_TIME_HIGH << 12) | target_high
+            k += 1
         high = target_high
         state[_E_LOW] = -1
     if state[_E_LOW] != target_low:
@@ -456,6 +474,31 @@ def _encode(
     return k, -1
 
 
+def new_encoder_state() -> npt.NDArray[np.int64]:
+    """The state :func:`encode` carries from one call to the next, before the first."""
+    return np.array([0, 0, 0, 0, -1], np.int64)
+
+
+def encode(
+    events: npt.NDArray[Any],
+    triggers: npt.NDArray[Any],
+    origin: int,
+    last: int,
+    width: int,
+    state: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.uint16], int]:
+    """EVT 3.0 words of ``events`` and ``triggers`` (each in time order, times at most
+    ``last`` µs after ``origin``), going on from ``state``: (words, -1), or (no words, the
+    index of an item that cannot be written, events first, then triggers)."""
+    loops = max((last >> 24) - int(state[_E_LOOP]), 0)
+    items = len(events) + len(triggers)
+    # Each item takes at most a TIME_HIGH pair, a TIME_LOW, an ADDR_Y and its own word.
+    size = 5 * items + items // 256 + _WORDS_PER_LOOP * loops + 8
+    out = np.empty(size, np.uint16)
+    count, bad = _encode(events, triggers, origin, width, state, out)
+    return out[:count], bad
+
+
 class Evt3Reader(RawReader):
     """Reads Prophesee RAW files in EVT 3.0."""
 
@@ -516,17 +559,14 @@ class Evt3Writer(RawWriter):
 
     def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
         super().__init__(path, **options)
-        self._state = np.array([0, 0, 0, 0, -1], np.int64)
+        self._state = new_encoder_state()
 
     def _encode(
         self, events: npt.NDArray[Any], triggers: npt.NDArray[Any], last: int
     ) -> npt.NDArray[Any]:
         if len(triggers) and int(triggers["id"].max()) > 0xF:
             raise ValueError("EVT 3.0 trigger ids are 4-bit (0-15)")
-        loops = max((last >> 24) - int(self._state[_E_LOOP]), 0)
-        items = len(events) + len(triggers)
-        out = np.empty(4 * items + items // 256 + 2 * loops + 8, np.uint16)
-        count, bad = _encode(events, triggers, self._origin, self.width, self._state, out)
+        words, bad = encode(events, triggers, self._origin, last, self.width, self._state)
         if bad >= 0:
             raise ValueError(order_error(events, triggers, bad, "EVT 3.0"))
-        return out[:count]
+        return words
