@@ -149,9 +149,26 @@ class TextFormatError(FormatError):
 # --------------------------------------------------------------------------- #
 
 
+_SIZE_IN_NAME = re.compile(r"^(x|y)\s*@\s*([0-9]+)$")
+"""faery's CSV header names the sensor size with the coordinates: ``t,x@640,y@480,on``."""
+
+
+def _header_size(names: Sequence[str]) -> tuple[int, int] | None:
+    """The sensor size a header names as ``x@W`` and ``y@H``, if it names both."""
+    sizes = {}
+    for raw in names:
+        match = _SIZE_IN_NAME.match(raw.strip().strip("\"'").strip().lower())
+        if match:
+            sizes[match.group(1)] = int(match.group(2))
+    return (sizes["x"], sizes["y"]) if len(sizes) == 2 else None
+
+
 def _column_name(text: str) -> tuple[str, str | None]:
     """A header or option name, normalised: (name, unit named with it or None)."""
     name = text.strip().strip("\"'").strip().lower()
+    sized = _SIZE_IN_NAME.match(name)
+    if sized:
+        return sized.group(1), None
     if name in _ROLE_OF_NAME:
         return name, None
     for pattern in _UNIT_IN_NAME:
@@ -364,14 +381,17 @@ def _plan(
             if len(fields) > t_index and re.search(rb"[.eE]", fields[t_index]):
                 unit, integer_time = "s", False
     geometry = check_sensor_size(width, height)
-    if geometry is None and preamble.geometry is not None:
-        if not all(0 < v <= 1 << 16 for v in preamble.geometry):
+    named = preamble.geometry
+    if named is None and columns is None and preamble.header is not None:
+        named = _header_size(preamble.header)
+    if geometry is None and named is not None:
+        if not all(0 < v <= 1 << 16 for v in named):
             raise FormatError(
-                f"%geometry {preamble.geometry[0]},{preamble.geometry[1]} is outside 1..65536",
+                f"sensor size {named[0]}x{named[1]} is outside 1..65536",
                 path=path,
                 offset=0,
             )
-        geometry = preamble.geometry
+        geometry = named
     return _Plan(roles, names, separator_byte, unit, integer_time, geometry)
 
 

@@ -1,0 +1,1 @@
+"""Hypothesis strategies that draw spec-valid event files independently of aerflow."""
