@@ -477,6 +477,18 @@ def test_sizes_must_be_integers_when_writing(tmp_path: Path, name: str) -> None:
     assert not path.exists()
 
 
+@pytest.mark.parametrize("name", WRITER_NAMES)
+def test_writer_classes_check_sizes_themselves(tmp_path: Path, name: str) -> None:
+    """Built directly, not through aerflow.open, a writer refuses the same sizes."""
+    writer_class = aerflow.registry.get(name).writer_class()
+    if "width" not in inspect.signature(writer_class).parameters:
+        return  # the format stores no sensor size
+    for bad in NOT_INTEGERS[:-1]:
+        with pytest.raises(TypeError, match="width"):
+            writer_class(tmp_path / f"out.{name}", width=bad, height=HEIGHT)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_clock_times_refuse_fields_over_59() -> None:
     for bad in ("1:99", "1:60", "0:60.5", "1:60:00", "1:00:60", "2:75:10"):
         with pytest.raises(ValueError, match="below 60"):

@@ -18,6 +18,7 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
+from .._checks import check_int
 from ..errors import FormatError, NotThisFormatError
 from ._base import (
     DEFAULT_CHUNK_SIZE,
@@ -238,6 +239,8 @@ class DatWriter(FileWriter):
         if kind not in ("cd", "trigger"):
             raise ValueError(f"kind must be 'cd' or 'trigger', got {kind!r}")
         limit = 1 << 14
+        width = None if width is None else check_int(width, "width")
+        height = None if height is None else check_int(height, "height")
         if (width is not None and not 0 < width <= limit) or (
             height is not None and not 0 < height <= limit
         ):

@@ -53,6 +53,7 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
+from .._checks import check_int
 from ..errors import AerflowError, FormatError, NotThisFormatError, TruncatedDataWarning
 from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet
 from ._base import (
@@ -1051,7 +1052,7 @@ class EventStreamWriter(FileWriter):
     ) -> None:
         if type not in ("dvs", "atis"):
             raise ValueError(f"type must be 'dvs' or 'atis', got {type!r}")
-        width, height = int(width), int(height)
+        width, height = check_int(width, "width"), check_int(height, "height")
         if not (0 < width < 1 << 16 and 0 < height < 1 << 16):
             raise ValueError(
                 f"Event Stream stores the sensor size as 16-bit numbers: it must be at most "

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from .._checks import check_int
 from ..errors import FormatError, NotThisFormatError
 from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, FileWriter, Properties, check_sensor_size
 from ._extent import event_extent
@@ -153,7 +154,7 @@ class RawWriter(FileWriter):
         time_origin: int | None = None,
         metadata: dict[str, str] | None = None,
     ) -> None:
-        width, height = int(width), int(height)
+        width, height = check_int(width, "width"), check_int(height, "height")
         if not (0 < width <= _COORDINATE_LIMIT and 0 < height <= _COORDINATE_LIMIT):
             raise ValueError(
                 f"{self.format_name} stores 11-bit addresses: the sensor must be at most "
