@@ -357,6 +357,35 @@ EVT3_LIBERTIES = frozenset(
 )
 
 
+_WORD_DTYPES = {"evt3": "<u2", "evt2": "<u4", "evt21": "<u8"}
+
+
+def _run(
+    c: Choices,
+    fmt: str,
+    builder: _Evt3 | _Evt2 | _Evt21,
+    sensor: tuple[int, int],
+    steps: int,
+    min_words: int,
+    without: frozenset[str],
+    order: str | None = None,
+) -> Stream:
+    """Drive a RAW format's word builder (prefix, start, ``steps`` steps, more until
+    ``min_words`` words, finish) and wrap its words in a file."""
+    builder.prefix(0 if "prefix" in without else c.integer(0, 3))
+    builder.start()
+    for _ in range(steps):
+        builder.step()
+    while len(builder.words) < min_words:
+        builder.step()
+    builder.finish()
+    payload = np.array(builder.words, _WORD_DTYPES[fmt]).tobytes()
+    header = _raw_header(c, fmt, *sensor, payload, without, order=order)
+    return _stream(
+        fmt, header, payload, builder.events, builder.triggers, sensor, features=builder.features
+    )
+
+
 class _Evt3:
     """An EVT 3.0 word stream and its decode, grown one step at a time.
 
@@ -628,24 +657,7 @@ def build_evt3(
     assert without <= EVT3_LIBERTIES, without - EVT3_LIBERTIES
     width, height = sensor or _sensor(c, 2048)
     builder = _Evt3(c, width, height, without)
-    builder.prefix(0 if "prefix" in without else c.integer(0, 3))
-    builder.start()
-    for _ in range(steps):
-        builder.step()
-    while len(builder.words) < min_words:
-        builder.step()
-    builder.finish()
-    payload = np.array(builder.words, "<u2").tobytes()
-    header = _raw_header(c, "evt3", width, height, payload, without)
-    return _stream(
-        "evt3",
-        header,
-        payload,
-        builder.events,
-        builder.triggers,
-        (width, height),
-        features=builder.features,
-    )
+    return _run(c, "evt3", builder, (width, height), steps, min_words, without)
 
 
 @st.composite
@@ -793,6 +805,9 @@ class _Evt2:
     def continued(self) -> None:
         self.emit(E2_CONTINUED, self.c.pick([self.c.integer(0, (1 << 28) - 1), (1 << 28) - 1]))
 
+    def finish(self) -> None:
+        """Nothing waits for more words at the end of these formats."""
+
     def step(self) -> None:
         options: list[Callable[[], None]] = [
             self.cd,
@@ -826,23 +841,7 @@ def build_evt2(
     assert without <= EVT2_LIBERTIES, without - EVT2_LIBERTIES
     width, height = sensor or _sensor(c, 2048)
     builder = _Evt2(c, width, height, without)
-    builder.prefix(0 if "prefix" in without else c.integer(0, 3))
-    builder.start()
-    for _ in range(steps):
-        builder.step()
-    while len(builder.words) < min_words:
-        builder.step()
-    payload = np.array(builder.words, "<u4").tobytes()
-    header = _raw_header(c, "evt2", width, height, payload, without)
-    return _stream(
-        "evt2",
-        header,
-        payload,
-        builder.events,
-        builder.triggers,
-        (width, height),
-        features=builder.features,
-    )
+    return _run(c, "evt2", builder, (width, height), steps, min_words, without)
 
 
 @st.composite
@@ -966,6 +965,9 @@ class _Evt21:
     def continued(self) -> None:
         self.emit(E21_CONTINUED, self.c.integer(0, (1 << 28) - 1), self.c.integer(0, (1 << 32) - 1))
 
+    def finish(self) -> None:
+        """Nothing waits for more words at the end of these formats."""
+
     def step(self) -> None:
         options: list[Callable[[], None]] = [
             self.cd,
@@ -1001,23 +1003,7 @@ def build_evt21(
     width, height = sensor or _sensor(c, 2048)
     order = order or c.pick(["little", "legacy"])
     builder = _Evt21(c, width, height, order, without)
-    builder.prefix(0 if "prefix" in without else c.integer(0, 3))
-    builder.start()
-    for _ in range(steps):
-        builder.step()
-    while len(builder.words) < min_words:
-        builder.step()
-    payload = np.array(builder.words, "<u8").tobytes()
-    header = _raw_header(c, "evt21", width, height, payload, without, order=order)
-    return _stream(
-        "evt21",
-        header,
-        payload,
-        builder.events,
-        builder.triggers,
-        (width, height),
-        features=builder.features,
-    )
+    return _run(c, "evt21", builder, (width, height), steps, min_words, without, order=order)
 
 
 @st.composite
