@@ -369,25 +369,44 @@ def test_time_slice_side_items_before_the_first_event() -> None:
     offset=st.none() | st.integers(-200, 200),
 )
 def test_shift_time(case: Case, offset: int | None) -> None:
-    expected = ref.shift_time(case.reference, offset)
+    first = next((p.events for p in case.packets if len(p.events)), None)
+    first_events = None if first is None else [tuple(int(v) for v in e) for e in first.tolist()]
+    try:
+        expected = ref.shift_time(case.reference, offset, first_events)
+    except ValueError:
+        with pytest.raises(ValueError, match="below 0"):
+            apply(lambda: ShiftTime(offset), case.packets, case.properties)
+        return
     check_selection(lambda: ShiftTime(offset), case, expected, drops_empty=False)
 
 
-def test_shift_time_strings_and_clamping() -> None:
-    events = np.array([(5_000, 0, 0, True), (20_000, 0, 0, True)], EVENTS_DTYPE)
-    frame = Frame(4_000, np.zeros((1, 1)), 3_000, 4_000)
+def test_shift_time_strings_and_limits() -> None:
+    events = np.array([(15_000, 0, 0, True), (30_000, 0, 0, True)], EVENTS_DTYPE)
+    frame = Frame(14_000, np.zeros((1, 1)), 13_000, 14_000)
     stream = IterableStream([Packet(events, frames=(frame,))], Properties("t", 1, 1, t0=7))
     shifted = stream.shift_time("-10ms")
     assert shifted.properties.t0 is None
     got = shifted.read()
-    assert got.events["t"].tolist() == [0, 10_000]
-    assert (got.frames[0].t, got.frames[0].exposure_start, got.frames[0].exposure_end) == (0, 0, 0)
+    assert got.events["t"].tolist() == [5_000, 20_000]
+    assert (got.frames[0].t, got.frames[0].exposure_start, got.frames[0].exposure_end) == (
+        4_000,
+        3_000,
+        4_000,
+    )
     later = IterableStream([Packet(events)], Properties("t", 1, 1)).shift_time("1ms").read()
-    assert later.events["t"].tolist() == [6_000, 21_000]
+    assert later.events["t"].tolist() == [16_000, 31_000]
+    too_far = IterableStream([Packet(events)], Properties("t", 1, 1)).shift_time("-16ms")
+    with pytest.raises(ValueError, match="below 0"):
+        too_far.read()
     first = IterableStream([Packet(events, frames=(frame,))], Properties("t", 1, 1)).shift_time()
-    got = first.read()
-    assert got.events["t"].tolist() == [0, 15_000]
-    assert got.frames[0].t == 0  # 4 000 - 5 000, clamped
+    with pytest.raises(ValueError, match="below 0"):  # the frame comes 1 ms before the event
+        first.read()
+    huge = events.copy()
+    huge["t"] = [2**63 + 5, 2**64 - 1]
+    back = IterableStream([Packet(huge)], Properties("t", 1, 1)).shift_time(-(2**63)).read()
+    assert back.events["t"].tolist() == [5, 2**63 - 1]
+    with pytest.raises(ValueError, match="2\\*\\*64"):
+        IterableStream([Packet(huge)], Properties("t", 1, 1)).shift_time(1).read()
 
 
 def test_shift_time_side_items_before_the_first_event() -> None:

@@ -79,12 +79,31 @@ def open(
     raise ValueError(f"mode must be 'r' or 'w', got {mode!r}")
 
 
+def _declared_signature(cls: type) -> inspect.Signature:
+    """The signature that names a class's options: a subclass whose ``__init__`` passes
+    ``**options`` on to its base takes what that base takes."""
+    gathered: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        parameters = list(inspect.signature(init).parameters.values())[1:]  # without self
+        passes_on = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+        for parameter in parameters:
+            if parameter.kind is not inspect.Parameter.VAR_KEYWORD:
+                gathered.setdefault(parameter.name, parameter)
+        if not passes_on:
+            ordered = sorted(gathered.values(), key=lambda p: p.kind)  # positional ones first
+            return inspect.Signature(ordered)
+    return inspect.signature(cls)
+
+
 def _check_options(
     path: PathLike, name: str, cls: type, options: dict[str, Any], purpose: str, guessed: bool
 ) -> None:
     """Refuse options the class does not take with an OptionError that names the format
     (a format found from a file's bytes or name may not be the one the options were for)."""
-    signature = inspect.signature(cls)
+    signature = _declared_signature(cls)
     try:
         signature.bind(path, **options)
     except TypeError:

@@ -98,7 +98,7 @@ def _open_file(path: str, format: str | None = None, **options: Any) -> Stream:
 
 
 def _open_synthetic(duration: str = "1s", **options: Any) -> Stream:
-    endless = duration.strip().lower() in ("0", "inf", "forever", "none")
+    endless = duration.strip().lower() in ("inf", "forever", "none")
     return SyntheticSensor(duration=None if endless else duration, **options)
 
 
@@ -334,8 +334,9 @@ FILTERS: dict[str, Component] = {
         Component("transpose", "swap x and y", (), Transpose),
         Component(
             "shift-time",
-            "add an offset to every time (default: start at 0)",
-            (Option("offset", str, f"µs to add, may be negative ({_TIME_HELP})"),),
+            "add an offset to every time (default: start at 0); a time it would take "
+            "below 0 is an error",
+            (Option("offset", str, f"µs to add, may be negative: -1s ({_TIME_HELP})"),),
             _shift_time,
         ),
         Component(

@@ -265,8 +265,9 @@ class TimeSlice(Filter):
 
 
 class ShiftTime(Filter):
-    """Add ``offset`` µs to every time; by default, move the first event to t = 0. Times that
-    would fall below 0 become 0."""
+    """Add ``offset`` µs (negative to move back) to every time; by default, move the first
+    packet's earliest event to t = 0. A time the shift would take below 0 or past 2**64 - 1
+    is a ValueError, never a silent clamp."""
 
     def __init__(self, offset: int | str | None = None) -> None:
         if offset is None:
@@ -285,25 +286,28 @@ class ShiftTime(Filter):
             if not len(packet.events):
                 self._early.append(packet)
                 return []
-            self.offset = -int(packet.events["t"][0])
+            self.offset = -int(packet.events["t"].min())
             packet = concatenate_packets([*self._early, packet])
             self._early = []
         return [self._shifted(packet, self.offset)]
 
     def finish(self) -> Iterable[Packet]:
-        if not self._early:
-            return []
-        # No event ever came: side channels start at 0 themselves.
-        early = concatenate_packets(self._early)
-        times = [*early.triggers["t"], *early.imu["t"], *(f.t for f in early.frames)]
-        self._early = []
-        return [self._shifted(early, -int(min(times)))] if times else []
+        # No event ever came, so nothing says where time starts: side channels pass unmoved.
+        early, self._early = self._early, []
+        return early
 
     @staticmethod
     def _shifted(packet: Packet, offset: int) -> Packet:
         def shifted(t: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
-            moved = t.astype(np.int64) + offset
-            return np.maximum(moved, 0).astype(np.uint64)
+            times: npt.NDArray[np.uint64] = t.astype(np.uint64)
+            if len(times):
+                _check_shift(int(times.min()), int(times.max()), offset)
+            # In uint64 throughout: times of 2**63 µs and more stay exact.
+            if offset >= 0:
+                times += np.uint64(offset)
+            else:
+                times -= np.uint64(-offset)
+            return times
 
         events = packet.events.copy()
         events["t"] = shifted(events["t"])
@@ -315,9 +319,22 @@ class ShiftTime(Filter):
         return Packet(events, triggers, imu, frames)
 
 
+def _check_shift(first: int, last: int, offset: int) -> None:
+    if first + offset < 0:
+        raise ValueError(
+            f"shifting time by {offset} µs would move t={first} µs below 0: "
+            "shift by less, or cut the earlier part first"
+        )
+    if last + offset >= 1 << 64:
+        raise ValueError(f"shifting time by {offset} µs would move t={last} µs past 2**64 - 1")
+
+
 def _shift_frame(frame: Frame, offset: int) -> Frame:
     def move(t: int | None) -> int | None:
-        return None if t is None else max(t + offset, 0)
+        if t is None:
+            return None
+        _check_shift(t, t, offset)
+        return t + offset
 
     return Frame(
         max(frame.t + offset, 0),

@@ -206,17 +206,22 @@ def time_slice(stream: RefPacket, start: int | None, end: int | None, absolute: 
     )
 
 
-def shift_time(stream: RefPacket, offset: int | None) -> RefPacket:
+def shift_time(
+    stream: RefPacket, offset: int | None, first_events: list[Any] | None = None
+) -> RefPacket:
     """ShiftTime: add ``offset`` to every time (events, side items, frame times and
-    exposures), times below 0 become 0; by default the offset moves the first event to 0.
-    Choice: without events and without an offset, nothing moves."""
+    exposures); a time that would fall below 0 is a ValueError. By default the offset moves
+    the earliest event of the first packet that has events to 0 (``first_events``, the
+    events of that packet). Choice: without events and without an offset, nothing moves."""
     if offset is None:
         if not stream.events:
             return concat([stream])
-        offset = -stream.events[0][0]
+        offset = -min(t for t, *_ in (first_events or stream.events))
 
     def move(t: int) -> int:
-        return max(t + offset, 0)
+        if t + offset < 0:
+            raise ValueError(f"t={t} shifted by {offset} falls below 0")
+        return t + offset
 
     def move_optional(t: int | None) -> int | None:
         return None if t is None else move(t)

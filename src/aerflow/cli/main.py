@@ -132,6 +132,22 @@ def run(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
     except (AerflowError, OSError, ValueError) as error:
+        if _debugging():
+            raise
         print(f"aerflow: error: {error}", file=sys.stderr)
         return 1
+    except Exception as error:  # a bug: one line still, and how to see where it happened
+        if _debugging():
+            raise
+        print(
+            f"aerflow: error: {type(error).__name__}: {error} "
+            "(AERFLOW_DEBUG=1 shows where it happened)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _debugging() -> bool:
+    """AERFLOW_DEBUG=1: errors end in their traceback instead of one line."""
+    return os.environ.get("AERFLOW_DEBUG", "").strip() not in ("", "0")

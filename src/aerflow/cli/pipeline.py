@@ -10,6 +10,7 @@ standard input; no ``output`` writes CSV to standard output.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,10 +56,16 @@ def _split(argv: Sequence[str]) -> tuple[list[str], list[_Block]]:
     return leading, blocks
 
 
+# Option values that start with '-' and a digit are values, not flags: "--offset -1s".
+_NEGATIVE_VALUE = re.compile(r"^-\d")
+
+
 def _argument_parser(keyword: str, component: Component) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"aerflow {keyword} {component.name}", description=component.help
     )
+    # argparse takes only plain negative numbers as values; times such as -1s or -10ms too.
+    parser._negative_number_matcher = _NEGATIVE_VALUE
     for option in component.all_options():
         _add(parser, option)
     return parser
@@ -68,6 +75,7 @@ def _add(parser: argparse.ArgumentParser, option: Option) -> None:
     help_text = option.help
     if option.default is not None and option.type is not bool:
         help_text += f" (default: {option.default})"
+    help_text = help_text.replace("%", "%%")  # argparse formats help with %
     if option.positional:
         parser.add_argument(
             option.name,

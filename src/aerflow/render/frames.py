@@ -305,8 +305,7 @@ class Sequencer:
     ) -> None:
         """``added``, when given, sees each run of events added to the renderer, before the
         frame that they end (if any) is emitted."""
-        if not fps > 0 or not speed > 0:
-            raise ValueError("fps and speed must be positive")
+        check_timing(fps, speed)
         self.renderer = renderer
         self.period = 1e6 * speed / fps
         self.start = None if start is None else parse_time(start)
@@ -382,9 +381,18 @@ def sensor_size(stream: Stream) -> tuple[int, int]:
     return size
 
 
+def check_timing(fps: float, speed: float) -> None:
+    """Frames per second and speed must be finite and above 0 (else no frame, or one for
+    ever)."""
+    for name, value in (("fps", fps), ("speed", speed)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number above 0, got {value!r}")
+
+
 def sequence_look(look: Look, fps: float, speed: float) -> Look:
     """``look`` with its ``tau`` made explicit for frames at ``fps``, ``speed`` times real
     time."""
+    check_timing(fps, speed)
     if look.tau is not None:
         return look
     from dataclasses import replace

@@ -1,0 +1,140 @@
+"""The command line at its edges: every --help works, numbers and times are checked, and an
+error is one line and exit 1, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import aerflow
+from aerflow.components import FILTERS, SINKS, SOURCES
+
+from .processes import PATIENCE
+
+
+def aerflow_cli(
+    *words: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aerflow", *words],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=PATIENCE,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], words: str) -> None:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("aerflow: error:")]
+    assert len(lines) == 1, result.stderr
+    assert words in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("keyword", "kind"),
+    [("input", k) for k in SOURCES]
+    + [("filter", k) for k in FILTERS]
+    + [("output", k) for k in SINKS],
+)
+def test_every_help_works(keyword: str, kind: str, tmp_path: Path) -> None:
+    result = aerflow_cli(keyword, kind, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"aerflow {keyword} {kind}" in result.stdout
+
+
+def test_file_output_help_shows_percent_signs(tmp_path: Path) -> None:
+    """argparse formats help text with %: the CSV layout help names %geometry."""
+    result = aerflow_cli("output", "file", "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "%geometry" in result.stdout
+
+
+def test_duration_zero_gives_no_events(tmp_path: Path) -> None:
+    result = aerflow_cli(
+        "input", "synthetic", "--duration", "0", "output", "file", "z.csv", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(aerflow.read(tmp_path / "z.csv")) == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("--fps", "0", "fps must be a finite number above 0"),
+        ("--fps", "inf", "fps must be a finite number above 0"),
+        ("--fps", "-5", "fps must be a finite number above 0"),
+        ("--speed", "inf", "speed must be a finite number above 0"),
+        ("--speed", "0", "speed must be a finite number above 0"),
+    ],
+)
+@pytest.mark.parametrize("sink", ["video", "frames"])
+def test_frame_rates_are_checked(
+    option: str, value: str, words: str, sink: str, tmp_path: Path
+) -> None:
+    target = "v.mp4" if sink == "video" else "pngs"
+    result = aerflow_cli(
+        "input", "synthetic", "--duration", "20ms", "output", sink, target, option, value,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_line_error(result, words)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) in (
+        [],
+        ["pngs"],
+    )
+
+
+def test_negative_time_offsets_parse_and_a_shift_below_zero_is_an_error(tmp_path: Path) -> None:
+    events = np.zeros(3, aerflow.EVENTS_DTYPE)
+    events["t"] = [2_000_000, 2_500_000, 3_000_000]
+    aerflow.write(tmp_path / "in.csv", events, width=4, height=4)
+    back = aerflow_cli(
+        "input", "file", "in.csv", "filter", "shift-time", "--offset", "-1s",
+        "output", "file", "out.csv", cwd=tmp_path,
+    )  # fmt: skip
+    assert back.returncode == 0, back.stderr
+    assert aerflow.read(tmp_path / "out.csv")["t"].tolist() == [1_000_000, 1_500_000, 2_000_000]
+    too_far = aerflow_cli(
+        "input", "file", "in.csv", "filter", "shift-time", "--offset=-3s",
+        "output", "file", "far.csv", cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_line_error(too_far, "below 0")
+    assert not (tmp_path / "far.csv").exists()
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(tmp_path: Path) -> None:
+    """A bug inside a component is still one line (its type named); AERFLOW_DEBUG=1 shows
+    the traceback."""
+    code = (
+        "import sys, aerflow.cli.main as m\n"
+        "def broken(argv): raise KeyError('inner')\n"
+        "m.run_pipeline = broken\n"
+        "sys.exit(m.run(['input', 'synthetic', 'output', 'null']))\n"
+    )
+    quiet = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=PATIENCE
+    )
+    assert_one_line_error(quiet, "KeyError: 'inner'")
+    loud = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
+        env={**os.environ, "AERFLOW_DEBUG": "1"},
+    )
+    assert loud.returncode != 0
+    assert "Traceback" in loud.stderr
+
+
+def test_an_option_a_writer_does_not_take_is_an_option_error(tmp_path: Path) -> None:
+    with pytest.raises(aerflow.OptionError, match="evt3 writing takes no option compression"):
+        aerflow.open(tmp_path / "x.raw", "w", width=10, height=10, compression="lz4")
+    assert list(tmp_path.iterdir()) == []
