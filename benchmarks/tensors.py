@@ -272,20 +272,22 @@ def main(argv: list[str] | None = None) -> int:
     for representation in representations:
         bins = args.bins if representation == "voxel" else None
         for device in devices:
-            measure(
-                f"aerflow frames(), in memory, {device}",
-                representation,
-                functools.partial(
-                    frames,
-                    events,
-                    window=window,
-                    representation=representation,
-                    device=device,
-                    sensor_size=(width, height),
-                    bins=bins,
-                ),
-                sync_for(device),
-            )
+            for reuse in (False, True):
+                measure(
+                    f"aerflow frames(), in memory, {device}{', reuse' if reuse else ''}",
+                    representation,
+                    functools.partial(
+                        frames,
+                        events,
+                        window=window,
+                        representation=representation,
+                        device=device,
+                        sensor_size=(width, height),
+                        bins=bins,
+                        reuse=reuse,
+                    ),
+                    sync_for(device),
+                )
         if representation not in ("counts", "voxel"):
             continue
         measure(

@@ -115,7 +115,6 @@ def test_representation_matches_reference(
         representation=representation,
         device=device,
         merge_polarity=merged,
-        copy=True,
         **{mode: size},
         **extra,
     )
@@ -141,7 +140,6 @@ def test_chunking_does_not_change_frames(
         sensor_size=(W, H),
         representation=representation,
         device="numpy",
-        copy=True,
         **{mode: size},
     )
     expected = [as_numpy(frame) for frame in whole]
@@ -151,7 +149,6 @@ def test_chunking_does_not_change_frames(
         sensor_size=(W, H),
         representation=representation,
         device=device,
-        copy=True,
         chunk_events=chunk,
         ring_size=ring,
         **{mode: size},
@@ -175,7 +172,7 @@ def _events(t: list[int], x: list[int] | None = None, on: list[bool] | None = No
 def test_events_on_window_edges(device: str) -> None:
     # Windows of 10 µs from t0 = 100: [100, 110), [110, 120), ...
     events = _events([100, 109, 110, 119, 120, 130], x=[0, 1, 2, 3, 4, 5])
-    iterator = frames(events, window=10, sensor_size=(8, 1), device=device, copy=True)
+    iterator = frames(events, window=10, sensor_size=(8, 1), device=device)
     counts = [as_numpy(frame)[1, 0] for frame in iterator]
     assert [list(np.flatnonzero(c)) for c in counts] == [[0, 1], [2, 3], [4], [5]]
     assert iterator.last_window == (130, 140)
@@ -193,7 +190,7 @@ def test_one_microsecond_windows(device: str) -> None:
 @pytest.mark.parametrize("device", BACKENDS, indirect=True)
 def test_empty_windows_are_yielded_as_zeros(device: str) -> None:
     events = _events([0, 5, 1000, 1001, 5_000_000])
-    iterator = frames(events, window="1ms", sensor_size=(2, 2), device=device, copy=True)
+    iterator = frames(events, window="1ms", sensor_size=(2, 2), device=device)
     totals = [float(as_numpy(frame).sum()) for frame in iterator]
     assert len(totals) == 5001
     assert totals[0] == 2
@@ -213,7 +210,6 @@ def test_empty_windows_of_a_time_surface_decay() -> None:
             representation="time_surface",
             tau="5ms",
             device="numpy",
-            copy=True,
         )
     )
     values = [float(s[1, 0, 0]) for s in surfaces]
@@ -231,7 +227,7 @@ def test_window_spanning_packets_accumulates_across_them() -> None:
 @pytest.mark.parametrize("device", BACKENDS, indirect=True)
 def test_count_windows_and_last_partial_window(device: str) -> None:
     events = _events(list(range(10)), x=[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
-    keep = frames(events, events=4, sensor_size=(10, 1), device=device, copy=True)
+    keep = frames(events, events=4, sensor_size=(10, 1), device=device)
     sums = [float(as_numpy(f).sum()) for f in keep]
     assert sums == [4, 4, 2]
     assert keep.last_window == (8, 10)
@@ -242,9 +238,7 @@ def test_count_windows_and_last_partial_window(device: str) -> None:
 
 def test_start_stop_and_drop_last() -> None:
     events = _events([5, 10, 15, 25, 31, 45])
-    got = frames(
-        events, window=10, start=10, stop=40, sensor_size=(1, 1), device="numpy", copy=True
-    )
+    got = frames(events, window=10, start=10, stop=40, sensor_size=(1, 1), device="numpy")
     assert [int(f.sum()) for f in got] == [2, 1, 1]
     assert got.last_window == (30, 40)
     clipped = frames(events, window=10, start=10, stop=35, sensor_size=(1, 1), device="numpy")
@@ -275,14 +269,13 @@ def test_reference_agrees_on_start_stop_drop_last() -> None:
             drop_last=drop_last,
             sensor_size=(W, H),
             device="numpy",
-            copy=True,
         )
         check(list(actual), expected, "counts", (2, H, W))
 
 
 def test_events_out_of_order_stay_in_the_open_window() -> None:
     events = _events([0, 15, 12, 3, 25], x=[0, 1, 2, 3, 4])
-    iterator = frames(events, window=10, sensor_size=(5, 1), device="numpy", copy=True)
+    iterator = frames(events, window=10, sensor_size=(5, 1), device="numpy")
     got = [list(np.flatnonzero(f[1, 0])) for f in iterator]
     assert got == [[0], [1, 2, 3], [4]]
     assert iterator.late == 1
@@ -357,13 +350,19 @@ def test_dtypes_are_those_asked_for() -> None:
 
 
 @pytest.mark.parametrize("representation", ["counts", "signed", "voxel"])
-def test_frames_are_valid_until_the_next_unless_copy(representation: str) -> None:
+def test_frames_are_their_own_unless_reused(representation: str) -> None:
+    """By default list(frames(...)) keeps every frame; reuse=True writes them all into one
+    array, valid only until the next frame is asked for."""
     events = make_events(1000)
-    expected = [as_numpy(f) for f in frames(events, window=5000, sensor_size=(W, H))]
     options: dict[str, Any] = {"representation": representation, "window": 5000}
+    expected = [
+        as_numpy(f).copy() for f in frames(events, sensor_size=(W, H), reuse=True, **options)
+    ]
     # (A fixed ring: a ring that grows leaves the frames of its old slots alone.)
-    reused = list(frames(events, sensor_size=(W, H), ring_size=2, **options))
-    fresh = list(frames(events, sensor_size=(W, H), copy=True, **options))
+    reused = list(frames(events, sensor_size=(W, H), ring_size=2, reuse=True, **options))
+    fresh = list(frames(events, sensor_size=(W, H), **options))
+    for frame, want in zip(fresh, expected, strict=True):
+        np.testing.assert_array_equal(as_numpy(frame), want)
     assert len(reused) == len(fresh) == len(expected) > 2
     assert len({id(frame) for frame in fresh}) == len(fresh)
     assert all(as_numpy(frame).any() for frame in fresh)
@@ -453,7 +452,6 @@ def test_real_recordings_match_reference(shared_data: Any) -> None:
                     window=window,
                     representation=representation,
                     sensor_size=size,
-                    copy=True,
                 )
                 check(list(iterator), expected, representation, iterator.shape)
             outside = (events["x"] >= width) | (events["y"] >= height)
@@ -469,6 +467,6 @@ def test_real_recording_by_count(shared_data: Any) -> None:
     events = aerflow.read(path)
     with aerflow.open(path) as reader:
         width, height = reader.properties.sensor_size
-        iterator = frames(reader, events=2000, representation="voxel", bins=3, copy=True)
+        iterator = frames(reader, events=2000, representation="voxel", bins=3)
         expected = ref.frames(events, width, height, "voxel", bins=3, count=2000)
         check(list(iterator), expected, "voxel", iterator.shape)

@@ -86,7 +86,6 @@ def test_batches_group_consecutive_windows(time_first: bool) -> None:
             batch_size=3,
             steps=3,
             time_first=time_first,
-            copy=True,
         )
     )
     # 20 windows: two full batches of 3 clips of 3, then 1 clip of 2 windows and 1 padding.
@@ -109,10 +108,15 @@ def test_batches_group_consecutive_windows(time_first: bool) -> None:
     assert len(dropped) == 2
 
 
-def test_batches_reuse_their_array_unless_copy() -> None:
+def test_batches_are_their_own_unless_reused() -> None:
     events = make_events()
-    kept = list(batches(events, window=500, sensor_size=(W, H), batch_size=2, steps=2))
-    assert len(kept) == 5
-    assert all(b is kept[0] for b in kept)
+    options: dict[str, Any] = {"window": 500, "sensor_size": (W, H), "batch_size": 2}
+    reused = list(batches(events, steps=2, reuse=True, **options))
+    assert len(reused) == 5
+    assert all(b is reused[0] for b in reused)
+    kept = list(batches(events, steps=2, **options))
+    assert len({id(b) for b in kept}) == len(kept) == 5
+    first = next(iter(batches(events, steps=2, reuse=True, **options))).clone()
+    torch.testing.assert_close(kept[0], first)
     with pytest.raises(ValueError, match="batch_size"):
         batches(events, window=500, sensor_size=(W, H), batch_size=0, steps=2)

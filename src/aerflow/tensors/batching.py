@@ -68,7 +68,6 @@ def sequence(
         start=start,
         stop=stop,
         drop_last=drop_last,
-        copy=True,
         tau=tau,
         bins=bins,
         chunk_events=chunk_events,
@@ -121,7 +120,7 @@ def batches(
     start: Time | None = None,
     stop: Time | None = None,
     drop_last: bool = False,
-    copy: bool = False,
+    reuse: bool = False,
     tau: int | float | str | None = None,
     bins: int | None = None,
     chunk_events: int = DEFAULT_CAPACITY,
@@ -134,8 +133,9 @@ def batches(
     stream a clip short of ``steps`` windows is padded with zero frames and a last batch
     holds the clips there are, unless ``drop_last`` drops both (and a last window cut short).
 
-    Like :func:`frames`, every batch is written into the same array, valid until the next
-    one is asked for, unless ``copy=True``. Other arguments are those of :func:`frames`.
+    Like :func:`frames`, each batch is an array of its own unless ``reuse=True`` writes them
+    all into one array, valid until the next one is asked for. Other arguments are those of
+    :func:`frames`.
     """
     for name, value in (("batch_size", batch_size), ("steps", steps)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -152,16 +152,16 @@ def batches(
         start=start,
         stop=stop,
         drop_last=drop_last,
-        copy=False,
+        reuse=True,  # each frame is copied into the batch at once
         tau=tau,
         bins=bins,
         chunk_events=chunk_events,
     )
-    return _batches(iterator, int(batch_size), int(steps), time_first, drop_last, copy)
+    return _batches(iterator, int(batch_size), int(steps), time_first, drop_last, reuse)
 
 
 def _batches(
-    iterator: Frames, size: int, steps: int, time_first: bool, drop_last: bool, copy: bool
+    iterator: Frames, size: int, steps: int, time_first: bool, drop_last: bool, reuse: bool
 ) -> Iterator[Any]:
     backend = iterator.backend
     shape = (steps, size, *iterator.shape) if time_first else (size, steps, *iterator.shape)
@@ -178,7 +178,7 @@ def _batches(
             if clip == size:
                 yield buffer
                 clip = 0
-                if copy:
+                if not reuse:
                     buffer = None
     if buffer is None or drop_last or (clip == 0 and step == 0):
         return

@@ -69,7 +69,7 @@ class Frames:
         start: Time | None = None,
         stop: Time | None = None,
         drop_last: bool = False,
-        copy: bool = False,
+        reuse: bool = False,
         tau: int | float | str | None = None,
         bins: int | None = None,
         chunk_events: int = DEFAULT_CAPACITY,
@@ -122,7 +122,7 @@ class Frames:
         self.device = device
         self._source = source
         self._drop_last = bool(drop_last)
-        self._copy = bool(copy)
+        self._reuse = bool(reuse)
         self._state = np.zeros(kernels.STATE_SIZE, np.int64)
         self._t0 = self._start
         self.last_window: tuple[int, int] | None = None
@@ -272,7 +272,7 @@ class Frames:
                 last = t_ref + 1
             self.last_window = (first, last)
             self.last_event_count = int(engine.slot_count[slot])
-            frame = engine.finalize(slot, t_ref, fresh=self._copy)
+            frame = engine.finalize(slot, t_ref, fresh=not self._reuse)
             state[kernels.FIRST_OPEN] = k + 1
             self.count += 1
             yield frame
@@ -291,7 +291,7 @@ def frames(
     start: Time | None = None,
     stop: Time | None = None,
     drop_last: bool = False,
-    copy: bool = False,
+    reuse: bool = False,
     tau: int | float | str | None = None,
     bins: int | None = None,
     chunk_events: int = DEFAULT_CAPACITY,
@@ -317,9 +317,10 @@ def frames(
         start, stop: event times (µs) where the first window starts and where the stream
             is cut; by default the first event's time and the end of the source.
         drop_last: drop a last window cut short by the end of the stream or ``stop``.
-        copy: yield a new array per frame. By default every frame is written into the same
-            array, valid until the next frame is asked for: copy it (or use
-            :func:`sequence`) to keep it.
+        reuse: write every frame into one array, valid only until the next frame is asked
+            for (copy it to keep it). By default each frame is an array of its own, so
+            ``list(frames(...))`` keeps them all; reusing spares an allocation per frame
+            (see BENCHMARKS.md).
         tau: the time constant of ``"time_surface"``; bins: the time bins of ``"voxel"``.
         chunk_events, ring_size: tuning: events per upload to the device, and windows
             accumulated together in device memory (default: as many as fit 64 MB, ≤ 64).
@@ -340,7 +341,7 @@ def frames(
         start=start,
         stop=stop,
         drop_last=drop_last,
-        copy=copy,
+        reuse=reuse,
         tau=tau,
         bins=bins,
         chunk_events=chunk_events,
