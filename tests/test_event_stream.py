@@ -813,3 +813,28 @@ def test_fuzz_real_file(shared_data: Path, tmp_path_factory: pytest.TempPathFact
         check_survives(path)
 
     fuzz()
+
+
+def test_generic_events_slice_like_a_sequence() -> None:
+    generic = es.GenericEvents(
+        np.array([5, 7, 9, 11], np.uint64),
+        np.array([0, 1, 1, 4, 6], np.int64),
+        np.frombuffer(b"abcdef", np.uint8),
+    )
+    assert list(generic) == [(5, b"a"), (7, b""), (9, b"bcd"), (11, b"ef")]
+    for part in (
+        slice(None, 2),
+        slice(1, None),
+        slice(None, None, -1),
+        slice(3, 1),
+        slice(0, 4, 2),
+    ):
+        chosen = generic[part]
+        assert isinstance(chosen, es.GenericEvents)
+        assert list(chosen) == list(generic)[part]
+    assert generic[-1] == (11, b"ef")
+    assert generic[np.int64(2)] == (9, b"bcd")
+    with pytest.raises(IndexError):
+        generic[4]
+    with pytest.raises(TypeError):
+        generic["1"]  # type: ignore[call-overload]

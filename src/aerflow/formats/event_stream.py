@@ -42,12 +42,13 @@ left, then ``g % 63`` in the event. No reset bytes are written. Timestamps must 
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numba as nb
 import numpy as np
@@ -674,7 +675,21 @@ class GenericEvents:
     def payload(self, index: int) -> bytes:
         return self.data[self.offsets[index] : self.offsets[index + 1]].tobytes()
 
-    def __getitem__(self, index: int) -> tuple[int, bytes]:
+    @overload
+    def __getitem__(self, index: int) -> tuple[int, bytes]: ...
+    @overload
+    def __getitem__(self, index: slice) -> GenericEvents: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[int, bytes] | GenericEvents:
+        """One ``(t, payload)`` pair, or for a slice the events it selects (a copy)."""
+        if isinstance(index, slice):
+            chosen = range(len(self))[index]
+            payloads = [self.payload(i) for i in chosen]
+            offsets = np.zeros(len(payloads) + 1, np.int64)
+            offsets[1:] = np.cumsum([len(p) for p in payloads])
+            data = np.frombuffer(b"".join(payloads), np.uint8).copy()
+            return GenericEvents(self.t[list(chosen)].copy(), offsets, data)
+        index = operator.index(index)
         if not -len(self) <= index < len(self):
             raise IndexError(f"generic event {index} out of range ({len(self)} events)")
         index %= len(self)
