@@ -138,3 +138,20 @@ def test_an_option_a_writer_does_not_take_is_an_option_error(tmp_path: Path) -> 
     with pytest.raises(aerflow.OptionError, match="evt3 writing takes no option compression"):
         aerflow.open(tmp_path / "x.raw", "w", width=10, height=10, compression="lz4")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_option_name_two_formats_share_takes_each_formats_values(tmp_path: Path) -> None:
+    """--camera is a free name in AEDAT 4 and a choice of layouts in AEDAT 2.0."""
+    named = aerflow_cli(
+        "input", "synthetic", "--duration", "20ms", "output", "file", "c.aedat4",
+        "--camera", "MyCam", cwd=tmp_path,
+    )  # fmt: skip
+    assert named.returncode == 0, named.stderr
+    with aerflow.open(tmp_path / "c.aedat4") as reader:
+        assert "MyCam" in reader.metadata.values()
+    layout = aerflow_cli(
+        "input", "synthetic", "--duration", "20ms", "--width", "128", "--height", "128",
+        "output", "file", "c.aedat", "--camera", "nope", cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_line_error(layout, "camera must be one of")
+    assert not (tmp_path / "c.aedat").exists()

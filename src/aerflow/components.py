@@ -7,6 +7,7 @@ modules load only when an entry is built.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,10 +56,23 @@ class Component:
 
 
 def _union(groups: list[tuple[Option, ...]]) -> tuple[Option, ...]:
+    """Every option of the groups once. Where formats give one name different choices or
+    meanings (AEDAT 2.0's --camera is a layout, AEDAT 4's a free name), the command line
+    takes any value and the chosen format checks it."""
     seen: dict[str, Option] = {}
     for group in groups:
         for option in group:
-            seen.setdefault(option.name, option)
+            known = seen.get(option.name)
+            if known is None:
+                seen[option.name] = option
+            elif known.choices != option.choices or known.help != option.help:
+                helps = [known.help, option.help] if option.help not in known.help else [known.help]
+                seen[option.name] = dataclasses.replace(
+                    known,
+                    choices=None if known.choices != option.choices else known.choices,
+                    help="; ".join(helps),
+                    default=None,
+                )
     return tuple(seen.values())
 
 
