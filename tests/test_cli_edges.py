@@ -155,3 +155,24 @@ def test_an_option_name_two_formats_share_takes_each_formats_values(tmp_path: Pa
     )  # fmt: skip
     assert_one_line_error(layout, "camera must be one of")
     assert not (tmp_path / "c.aedat").exists()
+
+
+def test_any_input_file_takes_a_sensor_size(tmp_path: Path) -> None:
+    """A .npy has no sensor size: a RAW output then needs --width/--height, which every
+    input file takes (ATIS .bin and CSV readers use them; for others they state the size)."""
+    events = np.zeros(3, aerflow.EVENTS_DTYPE)
+    events["t"], events["x"], events["y"] = [1, 2, 3], [5, 600, 7], [9, 10, 470]
+    np.save(tmp_path / "ev.npy", events)
+    missing = aerflow_cli("input", "file", "ev.npy", "output", "file", "x.raw", cwd=tmp_path)
+    assert_one_line_error(missing, "pass --width and --height")
+    assert not (tmp_path / "x.raw").exists()
+    sized = aerflow_cli(
+        "input", "file", "ev.npy", "--width", "640", "--height", "480",
+        "output", "file", "x.raw", cwd=tmp_path,
+    )  # fmt: skip
+    assert sized.returncode == 0, sized.stderr
+    with aerflow.open(tmp_path / "x.raw") as reader:
+        assert reader.properties.sensor_size == (640, 480)
+        assert reader.read().events.tolist() == events.tolist()
+    half = aerflow_cli("input", "file", "ev.npy", "--width", "640", "output", "null", cwd=tmp_path)
+    assert_one_line_error(half, "both --width and --height")

@@ -98,6 +98,16 @@ def _declared_signature(cls: type) -> inspect.Signature:
     return inspect.signature(cls)
 
 
+def required_options(cls: type) -> set[str]:
+    """The options a reader or writer class cannot do without (keywords with no default)."""
+    return {
+        parameter.name
+        for parameter in list(_declared_signature(cls).parameters.values())[1:]
+        if parameter.default is inspect.Parameter.empty
+        and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+
+
 def _check_options(
     path: PathLike, name: str, cls: type, options: dict[str, Any], purpose: str, guessed: bool
 ) -> None:

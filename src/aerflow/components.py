@@ -26,6 +26,7 @@ from .filters import (
     Pace,
     Polarity,
     Refractory,
+    SensorSize,
     ShiftTime,
     TimeSlice,
     Transpose,
@@ -33,7 +34,7 @@ from .filters import (
 from .registry import Option
 from .render.components import sinks as render_sinks
 from .sinks import NullSink, Sink
-from .stream import Properties, Stream
+from .stream import FilteredStream, Properties, Stream
 from .synthetic import PATTERNS, SyntheticSensor
 
 __all__ = ["FILTERS", "SINKS", "SOURCES", "Component", "file_read_options", "file_write_options"]
@@ -105,10 +106,21 @@ def _only_format_options(
 
 # -- sources ------------------------------------------------------------------------------------
 def _open_file(path: str, format: str | None = None, **options: Any) -> Stream:
+    """A recording as a stream; ``width``/``height`` go to a reader that takes them (ATIS
+    .bin: a size to drop events outside) and otherwise state the stream's sensor size."""
     info = registry.detect(path, format)
-    return api.open(
+    taken = {o.name for o in info.read_options}
+    size = {k: options.pop(k) for k in ("width", "height") if k not in taken and k in options}
+    reader = api.open(
         path, "r", format=info.name, **_only_format_options(info, options, info.read_options)
     )
+    width, height = size.get("width"), size.get("height")
+    if width is None and height is None:
+        return reader
+    if width is None or height is None:
+        reader.close()
+        raise AerflowError("give both --width and --height, or neither")
+    return FilteredStream(reader, SensorSize(width, height))
 
 
 def _open_synthetic(duration: str = "1s", **options: Any) -> Stream:
@@ -391,6 +403,13 @@ def _file_sink(
     for name, value in (("width", properties.width), ("height", properties.height)):
         if name in names and given.get(name) is None and value is not None:
             given[name] = value
+    writer_class = info.writer_class()
+    needed = api.required_options(writer_class)
+    if {"width", "height"} & needed and (given.get("width") is None or given.get("height") is None):
+        raise AerflowError(
+            f"{path}: {info.name} stores the sensor size, and the source does not give it: "
+            "pass --width and --height (to the input or this output)"
+        )
     writer: Sink = api.open(path, "w", format=info.name, **given)
     return writer
 

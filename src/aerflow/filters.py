@@ -12,12 +12,14 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _filter_kernels as kernels
+from ._checks import check_sensor_size
 from .events import EVENTS_DTYPE, Frame, Packet, concatenate_packets, empty_events, parse_time
 from .stream import Properties
 
@@ -32,6 +34,7 @@ __all__ = [
     "Pace",
     "Polarity",
     "Refractory",
+    "SensorSize",
     "ShiftTime",
     "TimeSlice",
     "Transpose",
@@ -262,6 +265,23 @@ class TimeSlice(Filter):
                 self.exhausted = True
         out = _time_mask(packet, keep, start, end)
         return [out] if _has_data(out) else []
+
+
+class SensorSize(Filter):
+    """State the sensor size, whatever the source reports (or when it reports none, as a
+    ``.npy`` file or a CSV without ``%geometry``). Events pass unchanged: a later step that
+    needs them inside the sensor drops or refuses those outside."""
+
+    def __init__(self, width: int, height: int) -> None:
+        size = check_sensor_size(width, height)
+        assert size is not None
+        self.width, self.height = size
+
+    def properties(self, upstream: Properties) -> Properties:
+        return replace(upstream, width=self.width, height=self.height)
+
+    def apply(self, packet: Packet) -> Iterable[Packet]:
+        return (packet,)
 
 
 class ShiftTime(Filter):
