@@ -145,11 +145,23 @@ def test_reader_on_generated_files(
     path = tmp_path_factory.mktemp("bin") / "generated.bin"
     data = payload * (1 + 9000 // max(len(payload), 1))  # records straddle 4096-byte windows
     path.write_bytes(data)
-    expected, torn, dropped = ref.decode(data, 34, 34)
+    # Without a size the sensor fits every event (8-bit coordinates), and is at least 34x34.
+    expected, torn, dropped = ref.decode(data, 256, 256)
+    assert dropped == 0
+    size = (
+        max(int(expected["x"].max(initial=0)) + 1, 34),
+        max(int(expected["y"].max(initial=0)) + 1, 34),
+    )
     read = read_packets if chunked else read_all
     events, caught = read(path, chunk_size=4096)
     assert_same_events(events, expected)
     # A torn repetition misaligns the ones after it: the reference sees the same bytes.
+    assert caught == expected_warnings(torn, 0)
+    with aerflow.open(path) as reader:
+        assert reader.properties.sensor_size == size
+    events, caught = read(path, chunk_size=4096, width=34, height=34)
+    expected, torn, dropped = ref.decode(data, 34, 34)
+    assert_same_events(events, expected)
     assert caught == expected_warnings(torn, dropped)
 
 
@@ -171,11 +183,16 @@ def test_sensor_size(tmp_path: Path) -> None:
     body = ref.encode([(1, 33, 33, True), (2, 34, 0, False), (3, 200, 239, True)])
     path = tmp_path / "caltech.bin"
     path.write_bytes(body)
-    with pytest.warns(aerflow.OutOfRangeWarning, match="34x34"):
-        events = aerflow.read(path)
-    assert events.tolist() == [(1, 33, 33, True)]
+    # No size given: just large enough for every event, so none is lost.
+    events, caught = read_all(path)
+    assert caught == set()
+    assert len(events) == 3
     with aerflow.open(path) as reader:
-        assert reader.properties.sensor_size == (34, 34)
+        assert reader.properties.sensor_size == (201, 240)
+        assert "from the events" in reader.metadata["sensor_size"]
+    with pytest.warns(aerflow.OutOfRangeWarning, match="34x34"):
+        events = aerflow.read(path, width=34, height=34)
+    assert events.tolist() == [(1, 33, 33, True)]
     events, caught = read_all(path, width=256, height=240)
     assert caught == set()
     assert len(events) == 3

@@ -7,9 +7,11 @@ whose row is 240 is not an event but a time overflow marker: every later record'
 the format: it is chosen by the ``.bin`` extension when no other format claims the file, or
 by name (``format="atis_bin"``).
 
-N-MNIST recordings are 34x34, the default sensor size; N-Caltech101 recordings differ in size
-from one to the next (at most 256 columns, the 8-bit limit, and 240 rows, since row 240 marks
-overflows): read them with ``width=256, height=240`` or the size you know.
+N-MNIST recordings are 34x34; N-Caltech101 recordings differ in size from one to the next
+(at most 256 columns, the 8-bit limit, and 240 rows, since row 240 marks overflows). Without
+``width``/``height`` the sensor is taken to be just large enough for the file's events, and
+at least N-MNIST's 34x34 (``metadata["sensor_size"]`` says so), so no event is dropped;
+give the size you know to drop events outside it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, Properties, check_sensor_size
+from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, Properties, _Window, check_sensor_size
 
 __all__ = ["NMNIST_SIZE", "OVERFLOW_US", "OVERFLOW_Y", "AtisBinReader"]
 
@@ -79,9 +81,23 @@ def _decode(
     return np.int64(i), np.int64(k), m
 
 
+@nb.njit(nogil=True, cache=True)
+def _extent(data: Any) -> tuple[int, int]:
+    """The largest column and row of the events among whole records (-1 when none)."""
+    end = data.size - data.size % _RECORD
+    x_max = y_max = -1
+    for i in range(0, end, _RECORD):
+        y = np.int64(data[i + 1])
+        if y != OVERFLOW_Y:
+            x_max = max(x_max, np.int64(data[i]))
+            y_max = max(y_max, y)
+    return x_max, y_max
+
+
 class AtisBinReader(ChunkedReader):
-    """Reads N-MNIST / N-Caltech101 ATIS .bin files (sensor 34x34 unless width/height say
-    otherwise; events outside it are dropped with an OutOfRangeWarning)."""
+    """Reads N-MNIST / N-Caltech101 ATIS .bin files. The sensor is ``width`` x ``height``
+    (events outside it are dropped with an OutOfRangeWarning), or without them just large
+    enough for the file's events and at least 34x34."""
 
     format_name = "atis_bin"
     word = np.dtype("u1")
@@ -99,14 +115,27 @@ class AtisBinReader(ChunkedReader):
         height: int | None = None,
     ) -> None:
         super().__init__(path, chunk_size=chunk_size)
+        self.metadata = {}
         try:
-            self._width, self._height = check_sensor_size(width, height) or NMNIST_SIZE
+            given = check_sensor_size(width, height)
+            self._width, self._height = given or self._size_of_events()
         except BaseException:
             self.close()
             raise
         self._decoder_options = (self._width, self._height)
-        self.metadata = {}
         self.properties = Properties(
             format=self.format_name, width=self._width, height=self._height, t0=0
         )
         self._reset_state()
+
+    def _size_of_events(self) -> tuple[int, int]:
+        if self._size < _RECORD:
+            x_max = y_max = -1
+        else:
+            window = _Window(self._file.fileno(), 0, self._size, self.word)
+            try:
+                x_max, y_max = _extent(window.view)
+            finally:
+                window.close()
+        self.metadata["sensor_size"] = "from the events (no width/height given), at least 34x34"
+        return max(int(x_max) + 1, NMNIST_SIZE[0]), max(int(y_max) + 1, NMNIST_SIZE[1])
