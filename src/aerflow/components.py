@@ -105,9 +105,11 @@ def _only_format_options(
 
 
 # -- sources ------------------------------------------------------------------------------------
-def _open_file(path: str, format: str | None = None, **options: Any) -> Stream:
-    """A recording as a stream; ``width``/``height`` go to a reader that takes them (ATIS
-    .bin: a size to drop events outside) and otherwise state the stream's sensor size."""
+def open_file_stream(path: str, format: str | None = None, **options: Any) -> Stream:
+    """A recording as a stream, with the options of ``input file`` (also those of ``info``,
+    ``convert`` and ``plot``): the format's read options, and ``width``/``height`` for any
+    format (a reader that takes them uses them, e.g. ATIS .bin to drop events outside; for
+    the others they state the stream's sensor size)."""
     info = registry.detect(path, format)
     taken = {o.name for o in info.read_options}
     size = {k: options.pop(k) for k in ("width", "height") if k not in taken and k in options}
@@ -200,7 +202,7 @@ SOURCES: dict[str, Component] = {
                 _format_option("file's contents, then its extension"),
                 *file_read_options(),
             ),
-            _open_file,
+            open_file_stream,
         ),
         Component(
             "synthetic",

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .. import api, registry
+from ..components import open_file_stream
 from ..errors import AerflowError
 from ..render.commands import add_plot_commands, run_plot
+from ..stream import Stream
 from .devices import add_device_commands, run_devices, run_udev
-from .pipeline import KEYWORDS, run_pipeline
+from .pipeline import KEYWORDS, add_file_source_options, file_source_options, run_pipeline
 from .summary import summarize
 
 __all__ = ["run"]
@@ -33,28 +35,31 @@ def _parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="describe a recording: format, size, counts, time span")
     info.add_argument("file", help="recording to describe")
     info.add_argument("--format", help="format name (default: detected)")
+    add_file_source_options(info)
     commands.add_parser("formats", help="list the file formats and their options")
     convert = commands.add_parser("convert", help="convert a recording to another format")
     convert.add_argument("source", help="recording to read")
     convert.add_argument("destination", help="file to write (format from --to or its extension)")
     convert.add_argument("--from", dest="source_format", help="source format (default: detected)")
     convert.add_argument("--to", dest="destination_format", help="destination format")
-    convert.add_argument("--width", type=int, help="sensor width, when the source does not say")
-    convert.add_argument("--height", type=int, help="sensor height, when the source does not say")
+    add_file_source_options(convert)
     sample = commands.add_parser(
         "sample", help="write a synthetic recording (a rotating bar with noise, 1 s, 640x480)"
     )
     sample.add_argument("destination", help="file to write (format from --to or its extension)")
     sample.add_argument("--to", dest="destination_format", help="destination format")
-    add_plot_commands(commands)
+    add_plot_commands(commands, add_file_source_options)
     add_device_commands(commands)
     return parser
 
 
+def _open_source(path: str, format_name: str | None, args: argparse.Namespace) -> Stream:
+    return open_file_stream(path, format_name, **file_source_options(args))
+
+
 def _convert(args: argparse.Namespace) -> None:
-    with api.open(args.source, "r", format=args.source_format) as reader:
-        width = args.width or reader.properties.width
-        height = args.height or reader.properties.height
+    with _open_source(args.source, args.source_format, args) as reader:
+        width, height = reader.properties.width, reader.properties.height
         if width is None or height is None:
             raise AerflowError(
                 f"{args.source} does not give its sensor size: pass --width and --height"
@@ -85,8 +90,8 @@ def _print_formats(out: TextIO) -> None:
                 out.write(f"{'':<8} {title} options: {names}\n")
 
 
-def _print_info(path: str, format_name: str | None, out: TextIO) -> None:
-    with api.open(path, "r", format=format_name) as reader:
+def _print_info(args: argparse.Namespace, out: TextIO) -> None:
+    with _open_source(args.file, args.format, args) as reader:
         summary = summarize(reader)
     for label, value in summary.lines():
         out.write(f"{label:<16}{value}\n")
@@ -112,13 +117,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         elif args.command == "formats":
             _print_formats(sys.stdout)
         elif args.command == "info":
-            _print_info(args.file, args.format, sys.stdout)
+            _print_info(args, sys.stdout)
         elif args.command == "convert":
             _convert(args)
         elif args.command == "sample":
             _sample(args)
         elif args.command == "plot":
-            run_plot(args, sys.stdout)
+            run_plot(args, sys.stdout, lambda: _open_source(args.file, args.format, args))
         elif args.command == "devices":
             run_devices(args, sys.stdout)
         elif args.command == "udev":

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..components import FILTERS, SINKS, SOURCES, Component
+from ..components import FILTERS, SINKS, SOURCES, Component, file_read_options
 from ..errors import AerflowError
 from ..pipeline import run
 from ..registry import Option
@@ -71,7 +71,8 @@ def _argument_parser(keyword: str, component: Component) -> argparse.ArgumentPar
     return parser
 
 
-def _add(parser: argparse.ArgumentParser, option: Option) -> None:
+def _add(parser: argparse.ArgumentParser, option: Option, prefix: str = "") -> None:
+    """Add ``option`` (as ``--name``, or positional), stored under ``prefix + name``."""
     help_text = option.help
     if option.default is not None and option.type is not bool:
         help_text += f" (default: {option.default})"
@@ -90,17 +91,42 @@ def _add(parser: argparse.ArgumentParser, option: Option) -> None:
     flag = "--" + option.name.replace("_", "-")
     if option.type is bool:
         parser.add_argument(
-            flag, dest=option.name, action="store_true", default=argparse.SUPPRESS, help=help_text
+            flag,
+            dest=prefix + option.name,
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help=help_text,
         )
     else:
         parser.add_argument(
             flag,
-            dest=option.name,
+            dest=prefix + option.name,
+            metavar=None if option.choices else option.name.upper(),
             type=option.type,
             choices=option.choices,
             default=argparse.SUPPRESS,
             help=help_text,
         )
+
+
+def add_file_source_options(parser: argparse.ArgumentParser) -> None:
+    """The read options of ``input file`` (every format's, and ``--width/--height``), for
+    the commands that read a recording (``info``, ``convert``, ``plot``)."""
+    for option in file_read_options():
+        _add(parser, option, _SOURCE_PREFIX)
+
+
+def file_source_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options :func:`add_file_source_options` added that were given."""
+    given = vars(args)
+    return {
+        name[len(_SOURCE_PREFIX) :]: value
+        for name, value in given.items()
+        if name.startswith(_SOURCE_PREFIX)
+    }
+
+
+_SOURCE_PREFIX = "source_option_"  # apart from the commands' own names (convert's `source`)
 
 
 def _kinds_help(keyword: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..formats._base import FileReader
+from ..stream import Stream
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Summary:
         return rows
 
 
-def summarize(reader: FileReader) -> Summary:
+def summarize(reader: Stream) -> Summary:
     """Read every packet once, keeping only counts and the time span (bounded memory)."""
     events = triggers = 0
     first_t: int | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from typing import Any, TextIO
 
 __all__ = ["add_plot_commands", "run_plot"]
@@ -17,9 +18,13 @@ _KINDS = {
 }
 
 
-def add_plot_commands(subparsers: Any) -> argparse.ArgumentParser:
+def add_plot_commands(
+    subparsers: Any, source_options: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.ArgumentParser:
     """Add the ``plot`` command (with its kinds) to an argparse ``add_subparsers()`` object;
-    :func:`run_plot` then handles the parsed arguments (``args.command == "plot"``)."""
+    :func:`run_plot` then handles the parsed arguments (``args.command == "plot"``).
+    ``source_options`` adds the options that open the recording (the CLI's ``input file``
+    options)."""
     plot: argparse.ArgumentParser = subparsers.add_parser(
         "plot",
         help="plot a recording: rate, hot-pixels or histogram (needs aerflow[plot])",
@@ -36,6 +41,8 @@ def add_plot_commands(subparsers: Any) -> argparse.ArgumentParser:
         )
         parser.add_argument("--format", help="recording format (default: detected)")
         parser.add_argument("--title", help="figure title (default: a summary)")
+        if source_options is not None:
+            source_options(parser)
         if kind == "rate":
             parser.add_argument(
                 "--bin",
@@ -63,12 +70,15 @@ def _output(args: argparse.Namespace) -> str:
     return f"{stem}-{args.plot_kind}.png"
 
 
-def run_plot(args: argparse.Namespace, out: TextIO) -> None:
-    """Make the plot that ``args`` asks for; ``hot-pixels`` lists the pixels on ``out``."""
+def run_plot(
+    args: argparse.Namespace, out: TextIO, open_source: Callable[[], Any] | None = None
+) -> None:
+    """Make the plot that ``args`` asks for; ``hot-pixels`` lists the pixels on ``out``.
+    ``open_source`` opens the recording (by default as ``aerflow.open`` does)."""
     from ..api import open as open_file
     from . import plots
 
-    stream = open_file(args.file, "r", format=args.format)
+    stream = open_source() if open_source else open_file(args.file, "r", format=args.format)
     kind = args.plot_kind
     if kind == "rate":
         figure, _ = plots.plot_rate(stream, args.bin, title=args.title)
