@@ -656,3 +656,15 @@ def test_first_record_starting_with_a_hash(tmp_path: Path) -> None:
     for lines in (["!AER-DAT2.0", DAVIS346], ["!AER-DAT2.0", DAVIS346, "End Of ASCII Header"]):
         path = write(tmp_path, ref.aedat2_file(records, lines))
         assert aerflow.read(path).tolist() == [(1, 5, 140, True), (2, 6, 7, False)]
+
+
+def test_a_header_without_a_chip_names_the_camera_the_addresses_fit(tmp_path: Path) -> None:
+    davis = [(ref.davis_address(300, 200, True), 1), (ref.davis_address(10, 20, False), 2)]
+    path = write(tmp_path, ref.aedat2_file(davis, ["!AER-DAT2.0"]))
+    with pytest.raises(aerflow.FormatError, match="fit camera='davis346'"):
+        aerflow.read(path)
+    assert len(aerflow.read(path, camera="davis346")) == 2
+    small = [(ref.dvs128_address(5, 6, True), 1)]
+    path = write(tmp_path, ref.aedat2_file(small, ["!AER-DAT2.0"]))
+    with pytest.raises(aerflow.FormatError, match="addresses are 16-bit, as camera='dvs128'"):
+        aerflow.read(path)

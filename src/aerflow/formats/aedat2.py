@@ -73,6 +73,9 @@ class Camera:
         return (128, 128) if self.layout == DVS128 else (1 << 10, 1 << 9)
 
 
+_HINT_RECORDS = 1 << 16
+"""Records read to suggest a camera when the header names none."""
+
 CAMERAS: dict[str, Camera] = {
     "dvs128": Camera(DVS128, 128, 128, "ch.unizh.ini.jaer.chip.retina.DVS128"),
     "davis128": Camera(DAVIS, 128, 128, "eu.seebetter.ini.chips.davis.Davis128"),
@@ -242,6 +245,29 @@ class Aedat2Reader(ChunkedReader):
             self.close()
             raise
 
+    def _camera_hint(self, data_offset: int) -> str:
+        """Which camera the first records' addresses fit, as words to add to the error."""
+        records = np.fromfile(self.path, ">u4", count=2 * _HINT_RECORDS, offset=data_offset)
+        addresses = records[0::2].astype(np.int64)
+        if not len(addresses):
+            return ""
+        if int(addresses.max()) < 1 << 16:
+            return ": the first records' addresses are 16-bit, as camera='dvs128' writes them"
+        # DAVIS polarity events: bit 31 (APS/IMU) and bit 10 (external) clear.
+        dvs = addresses[((addresses >> 31) == 0) & (((addresses >> 10) & 1) == 0)]
+        if not len(dvs):
+            return ""
+        x_max, y_max = int(((dvs >> 12) & 0x3FF).max()), int(((dvs >> 22) & 0x1FF).max())
+        for name, camera in CAMERAS.items():
+            if camera.layout != DAVIS or camera.width is None or camera.height is None:
+                continue
+            if x_max < camera.width and y_max < camera.height:
+                return (
+                    f": the first records' DAVIS addresses (x up to {x_max}, y up to {y_max}) "
+                    f"fit camera='{name}'"
+                )
+        return f": the first records' addresses reach x {x_max}, y {y_max} (camera='davis')"
+
     def _open_header(
         self,
         camera: str | None,
@@ -279,7 +305,8 @@ class Aedat2Reader(ChunkedReader):
             if self.version == "2.0":
                 raise FormatError(
                     "the header names no chip (no AEChip or HardwareInterface line), so the "
-                    "address layout is unknown: pass camera='dvs128', 'davis240', 'davis346', ...",
+                    "address layout is unknown: pass camera= (--camera) with one of "
+                    f"{', '.join(CAMERAS)}{self._camera_hint(header.data_offset)}",
                     path=self.path,
                     offset=0,
                 )
