@@ -200,3 +200,19 @@ def test_info_convert_and_plot_take_the_input_file_options(tmp_path: Path) -> No
     assert "10x10" in small.stdout
     whole = aerflow_cli("info", "a.bin", cwd=tmp_path)
     assert "34x34" in whole.stdout
+
+
+def test_errors_name_flags_not_python_keywords(tmp_path: Path) -> None:
+    from aerflow.cli.main import in_cli_words
+
+    assert in_cli_words("pass format= to choose another") == "pass --format to choose another"
+    assert in_cli_words("fits camera='davis346'.") == "fits --camera davis346."
+    assert in_cli_words("time_origin=, then") == "--time-origin, then"
+    assert in_cli_words("t=5 µs, width=1280.5") == "t=5 µs, width=1280.5"  # values stay
+    # An AEDAT 2.0 header without a chip: the library asks for camera=, the CLI for --camera.
+    (tmp_path / "nochip.aedat").write_bytes(
+        b"#!AER-DAT2.0\r\n" + (200 << 22 | 300 << 12).to_bytes(4, "big") + bytes(4)
+    )
+    result = aerflow_cli("info", "nochip.aedat", cwd=tmp_path)
+    assert_one_line_error(result, "--camera davis346")
+    assert "camera=" not in result.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import warnings
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .. import api, registry
-from ..components import open_file_stream
+from ..components import FILTERS, SINKS, SOURCES, open_file_stream
 from ..errors import AerflowError
 from ..render.commands import add_plot_commands, run_plot
 from ..stream import Stream
@@ -139,7 +140,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (AerflowError, OSError, ValueError) as error:
         if _debugging():
             raise
-        print(f"aerflow: error: {error}", file=sys.stderr)
+        print(f"aerflow: error: {in_cli_words(str(error))}", file=sys.stderr)
         return 1
     except Exception as error:  # a bug: one line still, and how to see where it happened
         if _debugging():
@@ -151,6 +152,33 @@ def run(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     return 0
+
+
+def in_cli_words(message: str) -> str:
+    """A library message as the command line says it: ``format=`` becomes ``--format`` and
+    ``camera='davis346'`` becomes ``--camera davis346``, for every option name aerflow has."""
+    return _KEYWORD.sub(_as_flag, message)
+
+
+def _option_names() -> list[str]:
+    names = {"format"}
+    for info in registry.list_formats():
+        names.update(o.name for o in (*info.read_options, *info.write_options))
+    for table in (SOURCES, FILTERS, SINKS):
+        for component in table.values():
+            names.update(o.name for o in component.all_options() if not o.positional)
+    return sorted(names, key=len, reverse=True)
+
+
+# A keyword, then '=' and a quoted value, or '=' then the end of a word.
+_KEYWORD = re.compile(
+    r"\b(" + "|".join(map(re.escape, _option_names())) + r")=(?:'([^']*)'|(?=[\s,.;:)]|$))"
+)
+
+
+def _as_flag(match: re.Match[str]) -> str:
+    flag = "--" + match.group(1).replace("_", "-")
+    return flag if match.group(2) is None else f"{flag} {match.group(2)}"
 
 
 def _debugging() -> bool:

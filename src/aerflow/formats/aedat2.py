@@ -305,7 +305,7 @@ class Aedat2Reader(ChunkedReader):
             if self.version == "2.0":
                 raise FormatError(
                     "the header names no chip (no AEChip or HardwareInterface line), so the "
-                    "address layout is unknown: pass camera= (--camera) with one of "
+                    "address layout is unknown: pass camera= with one of "
                     f"{', '.join(CAMERAS)}{self._camera_hint(header.data_offset)}",
                     path=self.path,
                     offset=0,
