@@ -216,3 +216,30 @@ def test_errors_name_flags_not_python_keywords(tmp_path: Path) -> None:
     result = aerflow_cli("info", "nochip.aedat", cwd=tmp_path)
     assert_one_line_error(result, "--camera davis346")
     assert "camera=" not in result.stderr
+
+
+def test_a_tee_whose_stdout_closes_still_writes_its_file(tmp_path: Path) -> None:
+    """`... output stdout output file tee.raw | head -1`: the file gets every event."""
+    words = ["input", "synthetic", "--duration", "1s", "--seed", "3"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aerflow", *words, "output", "stdout", "output", "file", "tee.raw"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == b"t,x,y,on\n"
+        process.stdout.close()  # as `head -1` does
+        _, stderr = process.communicate(timeout=PATIENCE)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    alone = aerflow_cli(*words, "output", "file", "alone.raw", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    tee, whole = aerflow.read(tmp_path / "tee.raw"), aerflow.read(tmp_path / "alone.raw")
+    assert len(tee) == len(whole) > 1000
+    assert tee.tolist() == whole.tolist()

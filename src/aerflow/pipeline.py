@@ -8,12 +8,16 @@ close the stream before the exception continues.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .sinks import Sink
 from .stream import Stream
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Progress", "run"]
 
@@ -34,6 +38,13 @@ class Progress:
     def rate(self) -> float:
         """Events per second so far."""
         return self.events / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def _quietly_close(sink: Sink) -> None:
+    """Close a sink whose reader is gone (flushing it may fail the same way)."""
+    abort = getattr(sink, "abort", None)
+    with contextlib.suppress(OSError):
+        (abort or sink.close)()
 
 
 def run(
@@ -63,23 +74,33 @@ def run(
             source.properties.live,
         )
 
+    active = list(sinks)
     try:
         for packet in source:
-            for sink in sinks:
-                sink.write(packet)
+            for sink in tuple(active):
+                try:
+                    sink.write(packet)
+                except BrokenPipeError:
+                    # A reader that went away (`| head`) ends that output only: the tee's
+                    # other outputs still get every packet. With none left, stop.
+                    active.remove(sink)
+                    _quietly_close(sink)
+                    if not active:
+                        raise
+                    log.info("%s: the reader went away; the other outputs go on", sink)
             packets += 1
             events += len(packet.events)
             if progress is not None and time.perf_counter() - last_report >= interval:
                 last_report = time.perf_counter()
                 progress(state())
     except BaseException:
-        for sink in sinks:
+        for sink in active:
             abort = getattr(sink, "abort", None)
             (abort or sink.close)()
         source.close()
         raise
     try:
-        for sink in sinks:
+        for sink in active:
             sink.close()
     finally:
         source.close()
