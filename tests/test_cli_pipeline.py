@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import aerflow
 from aerflow.synthetic import SyntheticSensor
 
 from .helpers import assert_same_events
+from .processes import PATIENCE, child, interrupt, wait_until
 
 
 def aerflow_cli(
@@ -156,32 +156,25 @@ def test_every_file_format_option_reaches_the_cli() -> None:
 
 
 def test_ctrl_c_discards_the_partial_file_and_exits_130(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aerflow",
-            "input",
-            "synthetic",
-            "--duration",
-            "inf",
-            "filter",
-            "pace",
-            "output",
-            "file",
-            str(tmp_path / "live.raw"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while not any(tmp_path.iterdir()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    command = [
+        sys.executable, "-m", "aerflow", "input", "synthetic", "--duration", "inf",
+        "filter", "pace", "output", "file", tmp_path / "live.raw",
+    ]  # fmt: skip
+    with child(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        # Interrupted once events are flowing into the temporary file, not while it opens.
+        wait_until(lambda: written(tmp_path) > 64 * 1024, "events in the partial file", process)
+        _, stderr = interrupt(process)
     assert process.returncode == 130, stderr
     assert list(tmp_path.iterdir()) == []  # the temporary file is gone, nothing was renamed
+
+
+def written(folder: Path) -> int:
+    """Bytes in the files of ``folder`` (0 while there are none)."""
+    total = 0
+    for path in folder.iterdir():
+        with contextlib.suppress(FileNotFoundError):  # renamed or removed meanwhile
+            total += path.stat().st_size
+    return total
 
 
 def test_existing_file_survives_a_failed_run(tmp_path: Path) -> None:
@@ -200,24 +193,17 @@ def test_existing_file_survives_a_failed_run(tmp_path: Path) -> None:
 
 def test_broken_pipe_exits_quietly() -> None:
     reader, writer = os.pipe()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aerflow",
-            "input",
-            "synthetic",
-            "--duration",
-            "2s",
-            "output",
-            "stdout",
-        ],
-        stdout=writer,
-        stderr=subprocess.PIPE,
-    )
-    os.close(writer)
-    with os.fdopen(reader, "rb") as pipe:
+    command = [
+        sys.executable, "-m", "aerflow", "input", "synthetic", "--duration", "2s",
+        "output", "stdout",
+    ]  # fmt: skip
+    with (
+        os.fdopen(reader, "rb") as pipe,
+        child(command, stdout=writer, stderr=subprocess.PIPE) as process,
+    ):
+        os.close(writer)
         pipe.read(1000)
-    _, stderr = process.communicate(timeout=120)
+        pipe.close()
+        _, stderr = process.communicate(timeout=PATIENCE)
     assert process.returncode == 0, stderr
     assert stderr == b""

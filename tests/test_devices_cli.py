@@ -4,11 +4,9 @@ model registered as "fake_camera"."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from .devices_fake import (
     register,
 )
 from .helpers import assert_same_events
+from .processes import child, interrupt, wait_until
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -243,7 +242,7 @@ sys.exit(code)
 
 def test_sigint_exits_130_after_closing_the_camera(tmp_path: Path) -> None:
     ready = tmp_path / "ready"
-    process = subprocess.Popen(
+    with child(
         [sys.executable, "-c", _SCRIPT, "input", "camera", "--emulate", "fake_camera",
          "--loop", "output", "null"],
         cwd=REPOSITORY,
@@ -251,19 +250,9 @@ def test_sigint_exits_130_after_closing_the_camera(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
-    try:
-        limit = time.monotonic() + 60
-        while not ready.exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < limit
-            time.sleep(0.01)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    ) as process:  # fmt: skip
+        wait_until(ready.exists, "the camera's first chunk", process)
+        out, err = interrupt(process)
     assert process.returncode == 130, err
     assert f"last ('W', {START}, 0)" in out
 

@@ -1,9 +1,10 @@
 """The Prophesee drivers (EVK4 family, EVK3 HD) against their emulated cameras.
 
 The expected USB operations come from ``tests/reference/prophesee_sequences.py``, the spec's
-tables transcribed independently of the drivers (checked against the spec file itself when
-``/work/shared`` is present). Where the drivers depart from neuromorphic-drivers (ND), they
-follow the recommendations of usb-sequences.md §3.13 and §4.9, which are inferences [I], not
+tables transcribed independently of the drivers (checked against the protocol notes' file
+itself when the shared folder beside the repository holds it; see
+``docs/formats/usb-prophesee.md``). Where the drivers depart from neuromorphic-drivers (ND),
+they follow the recommendations of usb-sequences §3.13 and §4.9, which are inferences [I], not
 hardware observations; the reference applies each in one place, and every such value sits
 behind a named constant in the driver modules:
 
@@ -451,9 +452,10 @@ def test_sequences_take_no_real_time() -> None:
     device = EmulatedEvk4()
     started = time.perf_counter()
     open_evk4(device)
-    assert time.perf_counter() - started < 3.0
+    elapsed = time.perf_counter() - started
     sleeps = [entry[1] for entry in device.log if entry[0] == "sleep"]
     assert sum(sleeps) > 4.0
+    assert elapsed < sum(sleeps)  # had they been slept, it would have taken at least that long
     assert sleeps.count(1.0) == 4  # around the reset and the MIPI set-up
 
 

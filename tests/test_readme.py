@@ -6,18 +6,23 @@ ending in ``&`` runs in the background until the commands after it are done.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
+from subprocess import PIPE
 
 import pytest
 
 import aerflow
 from aerflow.synthetic import rotating_bar
 
+from .processes import PATIENCE, child, free_udp_port, udp_port_bound, wait_until
+
 README = Path(__file__).resolve().parents[1] / "README.md"
+README_UDP = "127.0.0.1:3333"
 
 
 def section(title: str) -> str:
@@ -68,20 +73,23 @@ def test_readme_has_command_examples() -> None:
 
 def test_every_command_line_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")  # the viewer draws without a screen
-    background: list[subprocess.Popen[bytes]] = []
-    for line in cli_lines():
-        if line.endswith("&"):
-            background.append(
-                subprocess.Popen(
-                    command(line), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-                )
-            )
-            continue
-        result = subprocess.run(command(line), cwd=tmp_path, capture_output=True, timeout=300)
-        assert result.returncode == 0, (line, result.stderr.decode())
-    for process in background:
-        _, stderr = process.communicate(timeout=120)
-        assert process.returncode == 0, stderr.decode()
+    # A free port for the README's 3333, which another test run on this machine may hold.
+    port = free_udp_port()
+    with contextlib.ExitStack() as stack:
+        background: list[subprocess.Popen[bytes]] = []
+        for line in cli_lines():
+            line = line.replace(README_UDP, f"127.0.0.1:{port}")
+            if line.endswith("&"):
+                process = child(command(line), cwd=tmp_path, stdout=PIPE, stderr=PIPE)
+                background.append(stack.enter_context(process))
+                if " input udp " in line:  # a receiver: it listens before anything is sent
+                    wait_until(lambda: udp_port_bound(port), f"a UDP receiver at port {port}")
+                continue
+            result = subprocess.run(command(line), cwd=tmp_path, capture_output=True, timeout=300)
+            assert result.returncode == 0, (line, result.stderr.decode())
+        for process in background:
+            _, stderr = process.communicate(timeout=PATIENCE)
+            assert process.returncode == 0, stderr.decode()
     # What the examples promise: the UDP copy equals the recording it was sent from.
     sent = aerflow.read(tmp_path / "recording.raw")
     received = aerflow.read(tmp_path / "received.aedat4")

@@ -18,6 +18,7 @@ from aerflow.sinks import NullSink, Sink
 from aerflow.stream import AheadStream, FilteredStream, IterableStream, Properties, Stream
 
 from .helpers import assert_same_events, deadline
+from .processes import wait_until
 
 try:
     from tests.reference import filters as ref
@@ -287,8 +288,8 @@ def test_ahead_close_while_the_producer_waits_on_a_full_queue() -> None:
     iterator = iter(stream)
     with deadline(10):
         next(iterator)
-        while len(produced) < 3:  # the queue (1) is full and the producer holds one more
-            time.sleep(0.005)
+        # The queue (1) is full and the producer holds one more.
+        wait_until(lambda: len(produced) >= 3, "three packets produced")
         stream.close()
     assert not ahead_threads()
     iterator.close()  # type: ignore[attr-defined]
@@ -317,10 +318,10 @@ def test_ahead_close_from_another_thread_ends_a_waiting_consumer() -> None:
     consumer = threading.Thread(target=consume, name="test-consumer", daemon=True)
     consumer.start()
     try:
-        end = time.perf_counter() + 5
-        while not got and time.perf_counter() < end:
-            time.sleep(0.005)
-        time.sleep(0.05)  # the consumer now waits for the next packet
+        # Closed once the consumer, done with the first packet, waits for the next one.
+        wait_until(lambda: bool(got), "the first packet")
+        waiters = stream._queue.not_empty._waiters  # type: ignore[attr-defined]
+        wait_until(lambda: len(waiters) > 0, "the consumer to wait on the queue")
         stream.close()  # e.g. a GUI's stop button, or a signal handler
         assert finished.wait(timeout=3), "the consumer still waits after close()"
     finally:
@@ -343,9 +344,7 @@ def test_ahead_overlaps_producer_and_consumer() -> None:
     with deadline(10):
         iterator = iter(IterableStream(counted(), PROPS).ahead(4))
         next(iterator)
-        end = time.perf_counter() + 5
-        while len(made) < 6 and time.perf_counter() < end:
-            time.sleep(0.005)
+        wait_until(lambda: len(made) >= 6, "six packets made")
         assert len(made) == 6  # 1 taken + 4 queued + 1 waiting to be put
         rest = list(iterator)
     assert len(rest) == 9
