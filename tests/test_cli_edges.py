@@ -13,8 +13,9 @@ import pytest
 
 import aerflow
 from aerflow.components import FILTERS, SINKS, SOURCES
+from aerflow.synthetic import SyntheticSensor
 
-from .processes import PATIENCE
+from .processes import PATIENCE, child, free_udp_port, udp_port_bound, wait_until
 
 
 def aerflow_cli(
@@ -243,3 +244,44 @@ def test_a_tee_whose_stdout_closes_still_writes_its_file(tmp_path: Path) -> None
     tee, whole = aerflow.read(tmp_path / "tee.raw"), aerflow.read(tmp_path / "alone.raw")
     assert len(tee) == len(whole) > 1000
     assert tee.tolist() == whole.tolist()
+
+
+def udp_receive(
+    tmp_path: Path, port: int, *words: str, sender: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """Run a receiver (`input udp ... words`) until the sender's stream has come through."""
+    receiver = [sys.executable, "-m", "aerflow", "input", "udp", f"127.0.0.1:{port}", *words]
+    with child(receiver, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        wait_until(lambda: udp_port_bound(port), "the receiver's port", process)
+        sent = aerflow_cli(*sender, "output", "udp", f"127.0.0.1:{port}", cwd=tmp_path)
+        assert sent.returncode == 0, sent.stderr
+        out, err = process.communicate(timeout=PATIENCE)
+        return subprocess.CompletedProcess(receiver, process.returncode, out.decode(), err.decode())
+
+
+def test_udp_into_a_raw_file_takes_the_announced_sensor_size(tmp_path: Path) -> None:
+    """The aerflow wire format announces 640x480: a RAW output waits for it."""
+    sender = ["input", "file", "sent.raw"]
+    events = SyntheticSensor(640, 480, rate=200_000, duration="50ms", seed=4).read().events
+    aerflow.write(tmp_path / "sent.raw", events, width=640, height=480)
+    port = free_udp_port()
+    result = udp_receive(
+        tmp_path, port, "--idle-timeout", "2", "output", "file", "got.raw", sender=sender
+    )
+    assert result.returncode == 0, result.stderr
+    with aerflow.open(tmp_path / "got.raw") as reader:
+        assert reader.properties.sensor_size == (640, 480)
+        assert reader.read().events.tolist() == events.tolist()
+    assert f"{len(events):,} events; lost 0, malformed 0" in result.stderr
+
+
+def test_udp_with_the_wrong_wire_format_says_so(tmp_path: Path) -> None:
+    port = free_udp_port()
+    result = udp_receive(
+        tmp_path, port, "--idle-timeout", "2", "--wire", "spif", "--width", "640",
+        "--height", "480", "output", "null",
+        sender=["input", "synthetic", "--duration", "20ms"],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "in the aerflow wire format, not spif" in result.stderr
+    assert "--wire aerflow" in result.stderr

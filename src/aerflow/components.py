@@ -136,7 +136,8 @@ def _open_udp(address: str, port: int | None = None, **options: Any) -> Stream:
     if port is not None:  # aestream's `udp HOST PORT` word order
         address = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
     parse_address(address)
-    return _receiver_stream(UdpReceiver(address, **options))
+    receiver: Stream = UdpReceiver(address, **options)  # a stream whose properties come late
+    return receiver
 
 
 def _open_camera(
@@ -166,12 +167,6 @@ def _open_camera(
         ring_length=devices.DEFAULT_RING_LENGTH if ring_length is None else ring_length,
     )
     return camera.stream()
-
-
-def _receiver_stream(receiver: Any) -> Stream:
-    from .stream import IterableStream
-
-    return IterableStream(receiver, receiver.properties, close=receiver.close)
 
 
 def _open_stdin(**options: Any) -> Stream:

@@ -184,9 +184,13 @@ def run_pipeline(argv: Sequence[str]) -> None:
     filters = [_parse_block(b) for b in filter_blocks]
     sinks_parsed = [_parse_block(b) for b in sink_blocks]
 
-    stream = source.build(**source_options)
+    stream = origin = source.build(**source_options)
     sinks: list[Any] = []
     try:
+        if stream.properties.sensor_size is None and hasattr(stream, "wait_for_data"):
+            # A network source learns the sensor size from its first data: wait for it
+            # (bounded by the source's own timeout) before the outputs are made from it.
+            stream.wait_for_data()
         stream = stream.filter(*(component.build(**options) for component, options in filters))
         for component, options in sinks_parsed:
             sinks.append(component.build(stream.properties, **options))
@@ -201,3 +205,25 @@ def run_pipeline(argv: Sequence[str]) -> None:
     finally:
         if bar is not None:
             bar.close()
+        _report_reception(origin, settings.quiet)
+
+
+def _report_reception(source: Any, quiet: bool) -> None:
+    """What a network source received, on stderr: a line of statistics (unless --quiet),
+    and a warning whatever --quiet says when nothing usable arrived."""
+    stats = getattr(source, "stats", None)
+    if stats is None or not hasattr(stats, "datagrams"):
+        return
+    if not quiet:
+        sys.stderr.write(
+            f"aerflow: received {stats.datagrams:,} datagrams, {stats.events:,} events; "
+            f"lost {stats.lost:,}, malformed {stats.malformed:,}, "
+            f"outside the sensor {stats.out_of_range:,}\n"
+        )
+    if stats.datagrams == 0:
+        sys.stderr.write("aerflow: warning: no datagram arrived\n")
+    elif stats.malformed:
+        sys.stderr.write(
+            f"aerflow: warning: {stats.malformed:,} of {stats.datagrams:,} datagrams did not "
+            "decode: does --wire match the sender's format?\n"
+        )

@@ -39,6 +39,7 @@ from ..registry import Option
 from ..stream import Properties, Stream
 from .address import Address, parse_address
 from .codecs import (
+    AERFLOW_MAGIC,
     MAX_DATAGRAM_BYTES,
     WIRE_FORMATS,
     DatagramDecoder,
@@ -764,6 +765,7 @@ class UdpReceiver(Stream):
             now = time.monotonic_ns()
             if self._first_ns is None:
                 self._first_ns = now
+                self._check_first_datagram(n)
             self._last_ns = now
             self._arrivals[n : n + got] = (now - self._first_ns) // 1000
             lengths = self._lengths[n : n + got]
@@ -771,6 +773,20 @@ class UdpReceiver(Stream):
             self._largest = max(self._largest, int(lengths.max()))
             n += got
         return n
+
+    def _check_first_datagram(self, slot: int) -> None:
+        """Warn when ``wire`` is not the one the sender speaks: aerflow's own datagrams
+        announce themselves, and decoded as another format they give wrong events."""
+        if self.wire.name == "aerflow":
+            return
+        start = slot * self._stride
+        if self._buffer[start : start + len(AERFLOW_MAGIC)].tobytes() == AERFLOW_MAGIC:
+            log.warning(
+                "the datagrams at %s are in the aerflow wire format, not %s: receive them "
+                "with wire='aerflow' (--wire aerflow)",
+                self.address,
+                self.wire.name,
+            )
 
     def _receive(self, first: int, count: int) -> int:
         """Up to ``count`` datagrams received without waiting into slots from ``first``."""
