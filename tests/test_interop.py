@@ -693,3 +693,31 @@ def test_aerflow_files_read_exactly_by_every_peer(
     aerflow.write(path, events, format=fmt, width=640, height=480, time_origin=0)
     got = peers.peer_read(peer, path, fmt, width=640, height=480)
     peers.assert_same_events(got, events, f"{peer} reading aerflow's {fmt}")
+
+
+_STRICT_RECORDINGS = [
+    pytest.param(name, fmt, peer, id=f"{name}-{fmt}-{peer}")
+    for name in EVENT_RECORDINGS
+    for fmt in ("evt3", "evt2", "dat")
+    for peer in peers.readers(fmt)
+    if (peer, fmt) not in _NOT_EXACT and _fits(fmt, *_sizes_of(name))
+] or [pytest.param(None, None, None, marks=pytest.mark.skip(reason="no shared data"))]
+
+
+@pytest.mark.parametrize(("name", "fmt", "peer"), _STRICT_RECORDINGS)
+def test_recordings_written_by_aerflow_read_exactly_by_every_peer(
+    name: str, fmt: str, peer: str, shared_data: Path, tmp_path: Path
+) -> None:
+    """Every shared recording written by aerflow in EVT 3.0, EVT 2.0 and DAT reads back
+    exactly with every peer, without the deviations' allowances."""
+    peers.require(peer)
+    recording = _recording(shared_data / name)
+    path = tmp_path / f"strict{peers.suffix(fmt)}"
+    origin = write_with_aerflow(
+        path, fmt, recording.events, recording.width, recording.height, peer
+    )
+    expected = _shifted(recording.events, origin)
+    limit = _EXACT_BELOW.get((peer, fmt), 1 << 64)
+    assert int(expected["t"].max(initial=0)) < limit, f"{name}: past what {peer} reads exactly"
+    got = peers.peer_read(peer, path, fmt, width=recording.width, height=recording.height)
+    peers.assert_same_events(got, expected, f"{peer} reading aerflow's {fmt} of {name}")
