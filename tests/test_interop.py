@@ -721,3 +721,21 @@ def test_recordings_written_by_aerflow_read_exactly_by_every_peer(
     assert int(expected["t"].max(initial=0)) < limit, f"{name}: past what {peer} reads exactly"
     got = peers.peer_read(peer, path, fmt, width=recording.width, height=recording.height)
     peers.assert_same_events(got, expected, f"{peer} reading aerflow's {fmt} of {name}")
+
+
+@pytest.mark.parametrize("peer", peers.readers("evt3"))
+@pytest.mark.parametrize("t", [0, 4095, 4096, 0xFFD000, 0xFFE000, 0xFFFFFF, 1 << 24, 0x1FFF000])
+def test_a_first_event_anywhere_in_the_counter_reads_exactly(
+    peer: str, t: int, tmp_path: Path
+) -> None:
+    """The first TIME_HIGH is a step from 0 for some decoders: a file starting high in the
+    24-bit counter must still read the same everywhere."""
+    if (peer, "evt3") in _NOT_EXACT:
+        return
+    peers.require(peer)
+    events = np.zeros(2, aerflow.EVENTS_DTYPE)
+    events["t"], events["x"], events["y"] = [t, t + 5], [3, 4], [5, 6]
+    path = tmp_path / "first.raw"
+    aerflow.write(path, events, format="evt3", width=640, height=480, time_origin=0)
+    got = peers.peer_read(peer, path, "evt3", width=640, height=480)
+    peers.assert_same_events(got, events, f"{peer} reading a first event at t={t}")

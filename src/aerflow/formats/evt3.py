@@ -359,8 +359,8 @@ def _emit_time(target: int, state: Any, out: Any, k: int) -> int:
     target_low = target & 0xFFF
     if state[_E_STARTED] == 0:
         first = target_high if target_loop == 0 else 0
-        out[k] = (_TIME_HIGH << 12) | first
-        k += 1
+        # Some decoders (faery) start from 0 and follow the first TIME_HIGH like any step.
+        k = _time_high_up(out, k, 0, first)
         state[_E_STARTED] = 1
         state[_E_LOOP] = 0
         state[_E_HIGH] = first
