@@ -48,3 +48,20 @@ def test_udp_input_takes_aestream_words(tmp_path: Path) -> None:
             total += stream.read().numpy()
             time.sleep(0.01)
     assert np.array_equal(total, counts(events, 32, 32))
+
+
+def test_usb_input_reads_a_camera(tmp_path: Path) -> None:
+    """aestream's USBInput over aerflow's own driver, here an EVK4 on the emulated bus."""
+    from aerflow import devices
+    from aerflow.compat import USBInput
+
+    events = SyntheticSensor(1280, 720, rate=200_000, duration="50ms", seed=5).read().events
+    aerflow.write(tmp_path / "r.raw", events, width=1280, height=720)
+    backend = devices.emulate("evk4", tmp_path / "r.raw")
+    with USBInput(backend=backend) as stream:
+        total = np.zeros((2, 720, 1280))
+        deadline = time.monotonic() + 60
+        while total.sum() < len(events) and time.monotonic() < deadline:
+            total += stream.read().numpy()
+            time.sleep(0.01)
+    assert np.array_equal(total, counts(events, 1280, 720))

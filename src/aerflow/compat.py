@@ -9,7 +9,8 @@ Differences from aestream, on purpose:
   (``stream.dropped``), never written out of bounds.
 - Files play back in real time by their event time unless ``ignore_time=True``.
 - The frame is a fresh tensor each call, on ``device``.
-There is no ``USBInput`` yet: aerflow does not drive USB cameras so far.
+- ``USBInput`` drives the camera through aerflow's own drivers (Prophesee EVK4 family and
+  EVK3 HD, iniVation DVXplorer and DAVIS346), the first one found unless ``serial`` names one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .api import open as open_file
 from .stream import Stream
 from .tensors import Accumulator
 
-__all__ = ["FileInput", "UDPInput"]
+__all__ = ["FileInput", "UDPInput", "USBInput"]
 
 
 class _Input:
@@ -117,3 +118,31 @@ class UDPInput(_Input):
         """The port listened on (useful with ``port=0``: any free port)."""
         stream = IterableStream(receiver, receiver.properties, close=receiver.close)
         super().__init__(stream, shape, device, **options)
+
+
+class USBInput(_Input):
+    """A USB event camera, as aestream's ``USBInput``: ``shape`` defaults to the sensor's.
+
+    ``serial`` picks a camera, ``configuration`` is its settings (a dataclass, a dict or a
+    TOML/JSON file, as :func:`aerflow.devices.open` takes them) and ``backend`` another bus
+    (:func:`aerflow.devices.emulate` plays a recording through the real driver)."""
+
+    def __init__(
+        self,
+        shape: tuple[int, int] | None = None,
+        device: Any = "cpu",
+        serial: str | None = None,
+        *,
+        configuration: Any = None,
+        backend: Any = None,
+        **options: Any,
+    ) -> None:
+        from . import devices
+
+        camera = devices.open(serial, configuration, backend=backend)
+        stream: Stream = camera.stream()
+        size = shape or stream.properties.sensor_size
+        if size is None:
+            stream.close()
+            raise ValueError("the camera does not give its sensor size: pass shape=(W, H)")
+        super().__init__(stream, tuple(size), device, **options)  # type: ignore[arg-type]
