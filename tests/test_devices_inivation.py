@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+import aerflow
+from aerflow import devices
 from aerflow.devices import _inivation as ini
 from aerflow.devices._emulated_usb import EmulatedBackend, EmulatedHandle
 from aerflow.devices.emulated_inivation import (
@@ -943,3 +945,20 @@ def test_through_the_camera_api(model: str, tmp_path: Path) -> None:
     assert [int(t) for t in packet.triggers["t"]] == [22_000, 42_000, 62_000, 82_000]
     assert len(packet.imu) > 50
     assert len(packet.frames) == (2 if model == "davis346" else 0)
+
+
+@pytest.mark.parametrize(("model", "size"), [("davis346", (346, 260)), ("dvxplorer", (640, 480))])
+def test_an_emulated_camera_says_what_it_leaves_out(
+    model: str, size: tuple[int, int], tmp_path: Path
+) -> None:
+    """A recording larger than the emulated sensor: the events outside are counted in an
+    OutOfRangeWarning, as file readers count theirs, never dropped in silence."""
+    from aerflow.synthetic import SyntheticSensor
+
+    events = SyntheticSensor(1280, 720, rate=100_000, duration="50ms", seed=2).read().events
+    path = tmp_path / "big.raw"
+    aerflow.write(path, events, width=1280, height=720)
+    outside = int(((events["x"] >= size[0]) | (events["y"] >= size[1])).sum())
+    assert 0 < outside < len(events)
+    with pytest.warns(aerflow.OutOfRangeWarning, match=f"{outside} of {len(events)} events"):
+        devices.emulate(model, path)

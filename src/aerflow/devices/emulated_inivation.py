@@ -39,7 +39,7 @@ from ..events import IMU_DTYPE, TRIGGERS_DTYPE, Packet
 from . import _inivation as ini
 from . import inivation_davis346 as davis
 from . import inivation_dvxplorer as dvx
-from .emulation import EmulatedDevice, EmulatedStall, StreamChunk
+from .emulation import EmulatedDevice, EmulatedStall, StreamChunk, warn_outside
 from .usb import (
     CONTROL_IN_STANDARD,
     CONTROL_IN_VENDOR,
@@ -276,7 +276,10 @@ def _load(recording: Any, width: int, height: int, options: dict[str, Any]) -> P
             f"recording must be a path, a Packet or None, not {type(recording).__name__}"
         )
     events = np.asarray(packet.events)
-    events = events[(events["x"] < width) & (events["y"] < height)]
+    inside = (events["x"] < width) & (events["y"] < height)
+    if not inside.all():
+        warn_outside(recording, int((~inside).sum()), len(events), width, height)
+        events = events[inside]
     if len(events) > 1 and np.any(np.diff(events["t"].astype(np.int64)) < 0):
         events = events[np.argsort(events["t"], kind="stable")]
     triggers = np.asarray(packet.triggers, TRIGGERS_DTYPE)

@@ -78,7 +78,7 @@ from ._prophesee import (
     WRITE_FLAG,
     frame,
 )
-from .emulation import EmulatedDevice, EmulatedStall, StreamChunk
+from .emulation import EmulatedDevice, EmulatedStall, StreamChunk, warn_outside
 from .usb import (
     CONTROL_IN_STANDARD,
     CONTROL_IN_VENDOR,
@@ -321,13 +321,7 @@ def _recording(path: str, loop: bool) -> _Playback:
     triggers = packet.triggers.astype(TRIGGERS_DTYPE, copy=False)
     inside = (events["x"] < SENSOR_WIDTH) & (events["y"] < SENSOR_HEIGHT)
     if not inside.all():
-        log.warning(
-            "%s: %d events lie outside the %dx%d sensor and are not played",
-            path,
-            int((~inside).sum()),
-            SENSOR_WIDTH,
-            SENSOR_HEIGHT,
-        )
+        warn_outside(path, int((~inside).sum()), len(events), SENSOR_WIDTH, SENSOR_HEIGHT)
         events = events[inside]
     valid = triggers["id"] <= 0xF
     if not valid.all():

@@ -10,13 +10,15 @@ drivers run unchanged against them.
 from __future__ import annotations
 
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import OutOfRangeWarning
 from .usb import UsbDeviceInfo
 
-__all__ = ["EmulatedDevice", "EmulatedStall", "StreamChunk"]
+__all__ = ["EmulatedDevice", "EmulatedStall", "StreamChunk", "warn_outside"]
 
 
 class EmulatedStall(Exception):
@@ -87,3 +89,15 @@ class EmulatedDevice(ABC):
         """Model a cable pulled out: every later request fails with DeviceDisconnectedError
         and the stream ends with TransferStatus.NO_DEVICE."""
         self.unplugged = True
+
+
+def warn_outside(recording: Any, outside: int, total: int, width: int, height: int) -> None:
+    """An emulated camera plays only the events its sensor has: say how many it leaves out,
+    as file readers do (an OutOfRangeWarning)."""
+    warnings.warn(
+        OutOfRangeWarning(
+            f"{recording}: {outside} of {total} events lie outside the emulated camera's "
+            f"{width}x{height} sensor and are not played"
+        ),
+        stacklevel=3,
+    )
