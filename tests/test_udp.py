@@ -589,3 +589,31 @@ def test_aestream_receives_what_we_send() -> None:
     expected = np.zeros((width, height))
     np.add.at(expected, (events["x"], events["y"]), 1)
     assert np.array_equal(frame, expected)
+
+
+def test_a_receiver_gone_after_the_end_of_stream_raises_no_alarm(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end-of-stream datagram goes out three times; a receiver that ends on the first
+    copy refuses the others, which is no sign of lost data."""
+    monkeypatch.setattr(udp_module, "_EOS_GAP_S", 0.2)  # the receiver is surely gone by then
+    events = np.zeros(10, aerflow.EVENTS_DTYPE)
+    events["t"] = np.arange(10)
+    caplog.set_level(logging.WARNING, logger="aerflow.net.udp")
+    receiver = UdpReceiver("127.0.0.1:0", timeout=PATIENCE)
+    received: list[int] = []
+
+    def receive_all() -> None:
+        with receiver:
+            received.extend(len(p.events) for p in receiver)  # ends at the first copy
+
+    thread = threading.Thread(target=receive_all)
+    thread.start()
+    try:
+        with UdpSender(f"127.0.0.1:{receiver.address.port}") as sender:
+            sender.write(events)
+    finally:
+        receiver.close()
+        thread.join(PATIENCE)
+    assert sum(received) == 10
+    assert "nothing is listening" not in caplog.text

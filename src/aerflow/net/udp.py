@@ -452,6 +452,9 @@ class UdpSender:
                 for repeat in range(_EOS_REPEATS):
                     if repeat:
                         time.sleep(_EOS_GAP_S)
+                        # A receiver that had the first copy may be gone: a refusal of the
+                        # copies says nothing went missing.
+                        self._warned_refused = True
                     self._send_raw(datagram)
                 self._datagrams += 1
                 self._bytes += len(datagram)
