@@ -275,13 +275,14 @@ def _encode(events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> npt.NDArray
     """EVT 3.0 bytes of ``events`` and ``triggers`` (in time order), with the EVT 3.0 writer's
     encoder, times kept as they are (less a whole number of seconds when they are too large
     for the counters, as the writer does)."""
+    from ..formats._base import whole_second_origin
     from ..formats.evt3 import encode, new_encoder_state
 
     first = min(
         int(events["t"][0]) if len(events) else 1 << 62,
         int(triggers["t"][0]) if len(triggers) else 1 << 62,
     )
-    origin = first - first % 1_000_000 if first >= 1 << 34 and first < 1 << 62 else 0
+    origin = whole_second_origin(first, 1 << 34) if first < 1 << 62 else 0
     last = max(
         int(events["t"][-1]) if len(events) else 0,
         int(triggers["t"][-1]) if len(triggers) else 0,

@@ -31,6 +31,7 @@ __all__ = [
     "FileReader",
     "FileWriter",
     "Properties",
+    "TimeOrigin",
     "check_sensor_size",
 ]
 
@@ -516,6 +517,32 @@ class ChunkedReader(FileReader):
                 ),
                 stacklevel=4,  # past _iterate or _read, and FileReader's guard
             )
+
+
+def whole_second_origin(first_t: int, single_loop_us: int) -> int:
+    """The time origin of a file whose first time is ``first_t`` µs: 0 while times fit one
+    loop of the format's counter, else the whole second before ``first_t`` (counters then
+    stay small, and the header keeps the origin)."""
+    return first_t - first_t % 1_000_000 if first_t >= single_loop_us else 0
+
+
+class TimeOrigin:
+    """For writers that store times from a time origin kept in their header: the given
+    ``time_origin``, else :func:`whole_second_origin`; fixed once the header is written."""
+
+    single_loop_us: ClassVar[int]
+    """The largest time (µs) the format's counter holds without a wrap."""
+    _time_origin: int | None
+    _origin: int
+    _header_written: bool
+
+    def _origin_for(self, first_t: int) -> int:
+        """The time origin a file whose first item is at ``first_t`` gets."""
+        if self._header_written:
+            return self._origin
+        if self._time_origin is not None:
+            return self._time_origin
+        return whole_second_origin(first_t, self.single_loop_us)
 
 
 class FileWriter(ABC):

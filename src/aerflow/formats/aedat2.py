@@ -39,9 +39,10 @@ from ._base import (
     FileWriter,
     Properties,
     SecondShare,
+    TimeOrigin,
     check_sensor_size,
 )
-from ._clock32 import HALF, WRAP, Clock32Writer
+from ._clock32 import HALF, MAX_ORIGIN, WRAP, Clock32Writer
 from .aedat_header import format_lines, header_entries, read_header
 
 __all__ = ["CAMERAS", "Aedat2Reader", "Aedat2Writer", "Camera", "camera_from_header"]
@@ -51,7 +52,6 @@ log = logging.getLogger(__name__)
 DVS128, DAVIS = 0, 1
 TIME_ORIGIN_KEY = "aerflow_time_origin"
 SENSOR_SIZE_KEY = "aerflow_sensor_size"
-_MAX_TIME_ORIGIN = 1 << 62
 
 _PREVIOUS, _OFFSET, _APS, _IMU, _DROPPED = range(5)
 _STATE_SIZE = 5
@@ -412,7 +412,7 @@ def _time_origin(entries: dict[str, str], path: str) -> int:
         raise FormatError(
             f"header line {TIME_ORIGIN_KEY} is not an integer: {value!r}", path=path, offset=0
         ) from None
-    if not 0 <= origin <= _MAX_TIME_ORIGIN:
+    if not 0 <= origin <= MAX_ORIGIN:
         raise FormatError(
             f"header line {TIME_ORIGIN_KEY} is outside 0..2**62 µs: {origin}", path=path, offset=0
         )
@@ -439,11 +439,12 @@ def merge_positions(event_times: npt.NDArray[Any], trigger_times: npt.NDArray[An
     return np.searchsorted(np.maximum.accumulate(event_times), trigger_times, side="left")
 
 
-class Aedat2Writer(FileWriter):
+class Aedat2Writer(FileWriter, TimeOrigin):
     """Writes AEDAT 2.0 files in the DVS128 or the DAVIS address layout, with the header
     lines jAER reads (``AEChip`` names the chip class)."""
 
     format_name = "aedat2"
+    single_loop_us = 1 << 31  # signed 32-bit times, unwrapped by readers
 
     def __init__(
         self,
@@ -474,7 +475,7 @@ class Aedat2Writer(FileWriter):
             )
         if size is None and chip.width is None:
             raise ValueError("camera 'davis' needs width and height")
-        if time_origin is not None and not 0 <= time_origin <= _MAX_TIME_ORIGIN:
+        if time_origin is not None and not 0 <= time_origin <= MAX_ORIGIN:
             raise ValueError("time_origin must lie in 0..2**62 µs")
         super().__init__(path)
         self.camera = camera
@@ -487,14 +488,6 @@ class Aedat2Writer(FileWriter):
         self._origin = 0
         self._header_written = False
         self._clock = Clock32Writer("AEDAT 2.0")
-
-    def _origin_for(self, first_t: int) -> int:
-        """The time origin a file whose first item is at ``first_t`` gets."""
-        if self._header_written:
-            return self._origin
-        if self._time_origin is not None:
-            return self._time_origin
-        return first_t - first_t % 1_000_000 if first_t >= 1 << 31 else 0
 
     def _ensure_header(self, first_t: int) -> None:
         if self._header_written:

@@ -26,6 +26,7 @@ from ._base import (
     FileWriter,
     Properties,
     SecondShare,
+    TimeOrigin,
     check_sensor_size,
 )
 from ._clock32 import HALF, MAX_ORIGIN, WRAP, Clock32Writer
@@ -221,10 +222,11 @@ def _dat_geometry(entries: dict[str, str], path: str) -> tuple[int, int] | None:
     return width, height
 
 
-class DatWriter(FileWriter):
+class DatWriter(FileWriter, TimeOrigin):
     """Writes Prophesee DAT files: CD records (``kind="cd"``) or trigger records."""
 
     format_name = "dat"
+    single_loop_us = 1 << 32  # 32-bit times, unwrapped by readers
 
     def __init__(
         self,
@@ -258,14 +260,6 @@ class DatWriter(FileWriter):
         """Events handed to a trigger file, which cannot hold them."""
         self.unwritten_triggers = 0
         """Triggers handed to a CD file, which cannot hold them."""
-
-    def _origin_for(self, first_t: int) -> int:
-        """The time origin a file whose first item is at ``first_t`` gets."""
-        if self._header_written:
-            return self._origin
-        if self._time_origin is not None:
-            return self._time_origin
-        return first_t - first_t % 1_000_000 if first_t >= 1 << 32 else 0
 
     def _ensure_header(self, first_t: int) -> None:
         if self._header_written:

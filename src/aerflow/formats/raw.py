@@ -13,7 +13,14 @@ import numpy.typing as npt
 
 from .._checks import check_int
 from ..errors import FormatError, NotThisFormatError
-from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, FileWriter, Properties, check_sensor_size
+from ._base import (
+    DEFAULT_CHUNK_SIZE,
+    ChunkedReader,
+    FileWriter,
+    Properties,
+    TimeOrigin,
+    check_sensor_size,
+)
 from ._extent import event_extent
 from .prophesee_header import Header, format_header, parse_header, raw_encoding, raw_geometry
 
@@ -137,13 +144,12 @@ class RawReader(ChunkedReader):
     _height: int
 
 
-class RawWriter(FileWriter):
+class RawWriter(FileWriter, TimeOrigin):
     """The shared part of EVT writers: header, sensor checks, time origin, encoder state."""
 
     encoding: ClassVar[str]
     format_field: ClassVar[str]  # the name in the header's 'format' entry
     legacy_evt: ClassVar[str | None]  # the legacy 'evt' entry, when the encoding has one
-    single_loop_us: ClassVar[int]  # the largest time that needs no counter wrap
 
     def __init__(
         self,
@@ -180,15 +186,6 @@ class RawWriter(FileWriter):
         if origin:
             entries[TIME_ORIGIN_KEY] = str(origin)
         return entries
-
-    def _origin_for(self, first_t: int) -> int:
-        """The time origin a file whose first item is at ``first_t`` gets."""
-        if self._header_written:
-            return self._origin
-        if self._time_origin is not None:
-            return self._time_origin
-        # Keep counters small: times past one counter loop start from a whole second.
-        return first_t - first_t % 1_000_000 if first_t >= self.single_loop_us else 0
 
     def _ensure_header(self, first_t: int) -> None:
         if self._header_written:
