@@ -189,7 +189,8 @@ def _evutils_read(path: Path, fmt: str, width: int, height: int) -> Any:
     return EventReader(path, mode="all", width=width, height=height).read_all()
 
 
-def _evutils_columns(events: Any) -> Columns:
+def _attribute_columns(events: Any) -> Columns:
+    """Columns of a peer's result with attributes t, x, y and p (evutils, evt3)."""
     return events.t, events.x, events.y, np.asarray(events.p) > 0
 
 
@@ -200,10 +201,6 @@ def _evt3_read(path: Path, fmt: str, width: int, height: int) -> Any:
     import evt3
 
     return evt3.decode_file(str(path))
-
-
-def _evt3_columns(events: Any) -> Columns:
-    return events.t, events.x, events.y, np.asarray(events.p) > 0
 
 
 TOOLS: dict[str, Tool] = {
@@ -253,7 +250,7 @@ TOOLS: dict[str, Tool] = {
             # evutils reads EVT 2.1 only in the swapped-halves ("legacy") word order.
             formats=frozenset({"evt3", "evt2", "dat"}),
             read=_evutils_read,
-            columns=_evutils_columns,
+            columns=_attribute_columns,
             chunks=None,
         ),
         Tool(
@@ -262,7 +259,7 @@ TOOLS: dict[str, Tool] = {
             module="evt3",
             formats=frozenset({"evt3"}),
             read=_evt3_read,
-            columns=_evt3_columns,
+            columns=_attribute_columns,
             chunks=None,
         ),
     )
