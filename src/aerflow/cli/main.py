@@ -4,6 +4,7 @@ commands ``info``, ``formats``, ``convert``, ``sample``, ``devices`` and ``udev`
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import re
@@ -157,7 +158,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 def in_cli_words(message: str) -> str:
     """A library message as the command line says it: ``format=`` becomes ``--format`` and
     ``camera='davis346'`` becomes ``--camera davis346``, for every option name aerflow has."""
-    return _KEYWORD.sub(_as_flag, message)
+    return _keyword_pattern().sub(_as_flag, message)
 
 
 def _option_names() -> list[str]:
@@ -170,10 +171,12 @@ def _option_names() -> list[str]:
     return sorted(names, key=len, reverse=True)
 
 
-# A keyword, then '=' and a quoted value, or '=' then the end of a word.
-_KEYWORD = re.compile(
-    r"\b(" + "|".join(map(re.escape, _option_names())) + r")=(?:'([^']*)'|(?=[\s,.;:)]|$))"
-)
+@functools.cache
+def _keyword_pattern() -> re.Pattern[str]:
+    """A keyword, then '=' and a quoted value, or '=' then the end of a word (built on the
+    first error, not at every start)."""
+    names = "|".join(map(re.escape, _option_names()))
+    return re.compile(r"\b(" + names + r")=(?:'([^']*)'|(?=[\s,.;:)]|$))")
 
 
 def _as_flag(match: re.Match[str]) -> str:
