@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aerflow import _stopping as stopping_module
 from aerflow import filters as filters_module
 from aerflow.events import (
     EVENTS_DTYPE,
@@ -453,7 +454,10 @@ def test_pace_sleeps_follow_event_time(
     pieces: list[ref.RefPacket] = []
     released: list[float] = []
     stream = IterableStream(case.packets, case.properties).filter(Pace(speed, piece))
-    with mock.patch.object(filters_module, "time", fake):
+    with (
+        mock.patch.object(filters_module, "time", fake),
+        mock.patch.object(stopping_module, "time", fake),
+    ):
         for index, packet in enumerate(stream):
             released.append(fake.now)
             pieces.append(ref.from_packet(packet))
@@ -473,7 +477,10 @@ def test_pace_real_time_and_properties() -> None:
     stream = IterableStream([Packet(events)], Properties("t", 1, 1, event_count=4)).pace(2.0)
     assert stream.properties.live
     assert stream.properties.event_count is None
-    with mock.patch.object(filters_module, "time", fake):
+    with (
+        mock.patch.object(filters_module, "time", fake),
+        mock.patch.object(stopping_module, "time", fake),
+    ):
         out = list(stream)
     # 10 ms pieces: [5000, 5500], [30000], [1005000]; twice real time.
     nonempty = [p.events["t"].tolist() for p in out if len(p.events)]

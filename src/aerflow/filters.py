@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from . import _filter_kernels as kernels
 from ._checks import check_sensor_size
+from ._stopping import pause
 from .events import EVENTS_DTYPE, Frame, Packet, concatenate_packets, empty_events, parse_time
 from .stream import Properties
 
@@ -350,17 +351,18 @@ def _check_shift(first: int, last: int, offset: int) -> None:
 
 
 def _shift_frame(frame: Frame, offset: int) -> Frame:
-    def move(t: int | None) -> int | None:
-        if t is None:
-            return None
+    def move(t: int) -> int:
         _check_shift(t, t, offset)
         return t + offset
 
+    def move_optional(t: int | None) -> int | None:
+        return None if t is None else move(t)
+
     return Frame(
-        max(frame.t + offset, 0),
+        move(frame.t),
         frame.pixels,
-        move(frame.exposure_start),
-        move(frame.exposure_end),
+        move_optional(frame.exposure_start),
+        move_optional(frame.exposure_end),
         frame.x,
         frame.y,
     )
@@ -400,7 +402,7 @@ class Pace(Filter):
         wall, first = self._start
         delay = wall + (last - first) / 1e6 / self.speed - time.monotonic()
         if delay > 0:
-            time.sleep(delay)
+            pause(delay)  # ends at once when the thread running the stream is stopped
 
 
 # -- selection --------------------------------------------------------------------------------

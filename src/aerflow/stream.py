@@ -8,6 +8,7 @@ event, and :meth:`Stream.ahead` moves the upstream work onto a background thread
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 from abc import ABC, abstractmethod
@@ -16,12 +17,15 @@ from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._stopping import stoppable
 from .events import Packet, concatenate_packets
 
 if TYPE_CHECKING:
     from .filters import Filter
 
 __all__ = ["IterableStream", "Properties", "Stream"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,7 @@ class FilteredStream(Stream):
 
 
 _END = object()
+_STOP_WAIT_S = 0.5  # how long closing waits for the read-ahead thread
 
 
 class AheadStream(Stream):
@@ -240,9 +245,10 @@ class AheadStream(Stream):
 
     def _produce(self) -> None:
         try:
-            for packet in self.upstream:
-                if not self._put(packet):
-                    return
+            with stoppable(self._stop):
+                for packet in self.upstream:
+                    if not self._put(packet):
+                        return
         except BaseException as error:  # re-raised on the consumer's thread
             self._put(error)
             return
@@ -271,16 +277,21 @@ class AheadStream(Stream):
                     raise item
                 yield item
         finally:
-            # A producer busy decoding stops at its next hand-off; one blocked in a live
-            # source is released by close().
+            # A producer busy decoding stops at its next hand-off, one pacing at once; one
+            # blocked in a live source is released by close().
             self._stop.set()
-            self._thread.join(timeout=1.0)
+            self._thread.join(timeout=_STOP_WAIT_S)
 
     def close(self) -> None:
         self._stop.set()
         self.upstream.close()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            # Bounded: a producer stuck in a call that cannot be interrupted (one large
+            # decode) is a daemon thread and ends with it; closing does not wait for it.
+            thread.join(timeout=_STOP_WAIT_S)
+            if thread.is_alive():
+                log.debug("the read-ahead thread is still busy after %.1f s", _STOP_WAIT_S)
             # A consumer still waiting on another thread gets the end instead of waiting for
             # ever (the producer gave up its own hand-off once stopped).
             with contextlib.suppress(queue.Full):

@@ -4,14 +4,16 @@ commands ``info``, ``formats``, ``convert``, ``sample``, ``devices`` and ``udev`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 import os
 import re
 import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from .. import api, registry
@@ -107,6 +109,11 @@ def _is_pipeline(argv: Sequence[str]) -> bool:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
+    with _second_interrupt_exits_at_once():
+        return _run(argv)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     pipeline = _is_pipeline(argv)
     args = None if pipeline else _parser().parse_args(argv)
@@ -153,6 +160,28 @@ def run(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     return 0
+
+
+@contextlib.contextmanager
+def _second_interrupt_exits_at_once() -> Iterator[None]:
+    """The first Ctrl-C stops the work cleanly (partial outputs removed); a second one,
+    while that cleanup runs, ends the process at once."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler or (
+        threading.current_thread() is not threading.main_thread()
+    ):
+        yield  # SIGINT ignored (a background job) or handled by a host program
+        return
+
+    def on_interrupt(number: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, lambda *_: os._exit(128 + signal.SIGINT))
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def in_cli_words(message: str) -> str:
