@@ -54,6 +54,7 @@ from aerflow.errors import (
     DeviceProtocolError,
     DeviceTimeoutError,
 )
+from aerflow.formats.evt3 import Evt3StreamDecoder
 from aerflow.synthetic import SyntheticSensor
 
 from .conftest import find_data_dir
@@ -747,7 +748,7 @@ def test_open_refuses_bias_offsets_out_of_range_before_writing() -> None:
 
 # -- the live EVT 3.0 stream ----------------------------------------------------------------------
 def _decode_in_chunks(data: bytes, cuts: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    decoder = pp.Evt3StreamDecoder()
+    decoder = Evt3StreamDecoder(1280, 720)
     events, triggers = [], []
     edges = [0, *sorted(cuts), len(data)]
     for start, end in itertools.pairwise(edges):
@@ -830,7 +831,7 @@ def test_stream_decoder_on_a_generated_recording(tmp_path: Path) -> None:
 
 
 def test_stream_decoder_state() -> None:
-    decoder = pp.Evt3StreamDecoder()
+    decoder = Evt3StreamDecoder(1280, 720)
     # TIME_HIGH 1, TIME_LOW 2, ADDR_Y 10, VECT_BASE_X 100 (ON), VECT_12 x2, VECT_8, ADDR_X 5.
     words = [0x8001, 0x6002, 0x000A, 0x3800 | 100, 0x4003, 0x4000, 0x5001, 0x2005]
     data = struct.pack(f"<{len(words)}H", *words)
@@ -896,7 +897,7 @@ def test_loop_replays_with_a_clock_that_goes_on(tmp_path: Path) -> None:
     path, events, _ = _generated(tmp_path)
     device = EmulatedEvk4(path, loop=True)
     open_evk4(device)
-    decoder = pp.Evt3StreamDecoder()
+    decoder = Evt3StreamDecoder(1280, 720)
     decoded: list[np.ndarray] = []
     ends: list[int | None] = []
     while sum(len(e) for e in decoded) < 3 * len(events):

@@ -16,19 +16,11 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
-from .._room import OutputRoom
 from ..errors import ConfigurationError, DeviceProtocolError
-from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet
-from ..formats.evt3 import _HIGH, _LOOP, _LOW, _STARTED, _STATE_SIZE
-from ..formats.evt3 import _decode as _evt3_decode
 from .usb import CONTROL_IN_STANDARD, CONTROL_IN_VENDOR, GET_DESCRIPTOR, UsbHandle
 
 __all__ = [
     "CommandChannel",
-    "Evt3StreamDecoder",
     "RateLimiter",
     "Row",
 ]
@@ -479,80 +471,3 @@ def write_row_column_masks(write: Callable[[int, int], None], previous: Any, con
                 intersection=config.mask_intersection_only, latch=True, running=previous is not None
             ),
         )
-
-
-# -- the live EVT 3.0 stream ------------------------------------------------------------------
-_MAX_GROUP_EVENTS = 32
-"""The most events the kernel writes in one step (a VECT_12, VECT_12, VECT_8 run)."""
-_FIRST_TRIGGERS = 64
-_EMPTY_BYTES = np.empty(0, np.uint8)
-
-
-def _grown(array: npt.NDArray[Any], filled: int) -> npt.NDArray[Any]:
-    larger = np.empty(2 * array.size, array.dtype)
-    larger[:filled] = array[:filled]
-    return larger
-
-
-class Evt3StreamDecoder:
-    """Decodes the EVT 3.0 bytes of a camera's data endpoint, chunk by chunk.
-
-    It runs the EVT 3.0 file decoder's kernel (``formats/evt3.py``) with its state kept
-    between chunks; an odd trailing byte is kept and decoded with the next chunk (no EVT 3.0
-    word depends on the words after it). Events before the first TIME_HIGH word are dropped.
-    Output arrays are sized by the previous chunk's events per word (one at first) and grow
-    when a chunk yields more. Events outside ``width`` × ``height`` are dropped and counted.
-    """
-
-    def __init__(self, width: int = SENSOR_WIDTH, height: int = SENSOR_HEIGHT) -> None:
-        self.width = width
-        self.height = height
-        self._state = np.zeros(_STATE_SIZE, np.int64)
-        self._pending = _EMPTY_BYTES
-        self._room = OutputRoom(density=1.0, floor=0.25)  # events per word
-
-    @property
-    def current_t(self) -> int:
-        """The decoder's time in µs after the last chunk (0 before the first TIME_HIGH)."""
-        state = self._state
-        if state[_STARTED] == 0:
-            return 0
-        return int((state[_LOOP] << 24) | (state[_HIGH] << 12) | state[_LOW])
-
-    @property
-    def dropped_out_of_range(self) -> int:
-        """Events dropped so far because they lie outside the sensor."""
-        return int(self._state[-1])
-
-    @property
-    def pending_bytes(self) -> int:
-        """Bytes kept from the last chunk, waiting for the rest of their word or group."""
-        return int(self._pending.size)
-
-    def decode(self, data: npt.NDArray[np.uint8]) -> Packet:
-        chunk = np.ascontiguousarray(data, dtype=np.uint8)
-        if self._pending.size:
-            chunk = np.concatenate((self._pending, chunk))
-        usable = chunk.size & ~1
-        words = chunk[:usable].view("<u2")
-        if not words.flags.aligned:
-            words = words.copy()
-        # The kernel stops where an output is full; decoding then goes on into a larger one.
-        events = np.empty(self._room.events(words.size) + _MAX_GROUP_EVENTS, EVENTS_DTYPE)
-        triggers = np.empty(_FIRST_TRIGGERS, TRIGGERS_DTYPE)
-        start = n = m = 0
-        while True:
-            consumed, n, m = _evt3_decode(
-                words[start:], self._state, self.width, self.height, events, n, triggers, m
-            )
-            start += consumed
-            events_full = events.size - n < _MAX_GROUP_EVENTS
-            if start >= words.size or not (events_full or m == triggers.size):
-                break  # done, or the rest is a group cut by the chunk's end
-            if events_full:
-                events = _grown(events, n)
-            if m == triggers.size:
-                triggers = _grown(triggers, m)
-        self._pending = chunk[2 * start :].copy() if 2 * start < chunk.size else _EMPTY_BYTES
-        self._room.observe(start, n)
-        return Packet(events[:n], triggers[:m])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from ..errors import ConfigurationError, DeviceError
+from ..formats.evt3 import Evt3StreamDecoder
 from ._prophesee import (
     ANALOG_CONTROL,
     ANALOG_START,
@@ -31,7 +32,6 @@ from ._prophesee import (
     TIME_BASE_CTRL,
     TYPE_EVK3_HD,
     CommandChannel,
-    Evt3StreamDecoder,
     RateLimiter,
     Row,
     bias_word,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from ..errors import ConfigurationError, DeviceError, DeviceProtocolError, DeviceTimeoutError
+from ..formats.evt3 import Evt3StreamDecoder
 from ._prophesee import (
     ANALOG_CONTROL,
     ANALOG_START,
@@ -40,7 +41,6 @@ from ._prophesee import (
     TYPE_IMX636,
     TYPE_IMX646,
     CommandChannel,
-    Evt3StreamDecoder,
     RateLimiter,
     Row,
     bias_word,

@@ -24,11 +24,12 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
-from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE
+from .._room import OutputRoom
+from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet
 from ._base import SecondShare
 from .raw import RawReader, RawWriter, order_error
 
-__all__ = ["Evt3Reader", "Evt3Writer", "encode", "new_encoder_state"]
+__all__ = ["Evt3Reader", "Evt3StreamDecoder", "Evt3Writer", "encode", "new_encoder_state"]
 
 _ADDR_Y, _ADDR_Y_OTHER, _ADDR_X, _VECT_BASE_X = 0x0, 0x1, 0x2, 0x3
 _VECT_12, _VECT_8, _TIME_LOW, _TIME_HIGH, _EXT_TRIGGER = 0x4, 0x5, 0x6, 0x8, 0xA
@@ -497,6 +498,83 @@ def encode(
     out = np.empty(size, np.uint16)
     count, bad = _encode(events, triggers, origin, width, state, out)
     return out[:count], bad
+
+
+_FIRST_TRIGGERS = 64
+_EMPTY_BYTES = np.empty(0, np.uint8)
+
+
+def _grown(array: npt.NDArray[Any], filled: int) -> npt.NDArray[Any]:
+    larger = np.empty(2 * array.size, array.dtype)
+    larger[:filled] = array[:filled]
+    return larger
+
+
+class Evt3StreamDecoder:
+    """Decodes an EVT 3.0 byte stream (a camera's data endpoint, stdin, message payloads)
+    chunk by chunk, cut anywhere.
+
+    It runs the file decoder's kernel with its state kept between chunks; an odd trailing
+    byte is kept and decoded with the next chunk (no EVT 3.0 word depends on the words after
+    it). Events before the first TIME_HIGH word are dropped, as OpenEB does. Output arrays are
+    sized by the previous chunk's events per word (one at first) and grow when a chunk yields
+    more. Events outside ``width`` × ``height`` are dropped and counted.
+    """
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width = width
+        self.height = height
+        self._state = np.zeros(_STATE_SIZE, np.int64)
+        self._pending = _EMPTY_BYTES
+        self._room = OutputRoom(density=1.0, floor=0.25)  # events per word
+
+    @property
+    def current_t(self) -> int:
+        """The decoder's time in µs after the last chunk (0 before the first TIME_HIGH)."""
+        state = self._state
+        if state[_STARTED] == 0:
+            return 0
+        return int((state[_LOOP] << 24) | (state[_HIGH] << 12) | state[_LOW])
+
+    @property
+    def dropped_out_of_range(self) -> int:
+        """Events dropped so far because they lie outside the sensor."""
+        return int(self._state[_DROPPED])
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes kept from the last chunk, waiting for the rest of their word."""
+        return int(self._pending.size)
+
+    def decode(self, data: npt.NDArray[np.uint8] | bytes) -> Packet:
+        """The events and triggers of ``data`` following the bytes decoded before."""
+        chunk = np.frombuffer(data, np.uint8) if isinstance(data, bytes | bytearray) else data
+        chunk = np.ascontiguousarray(chunk, dtype=np.uint8)
+        if self._pending.size:
+            chunk = np.concatenate((self._pending, chunk))
+        usable = chunk.size & ~1
+        words = chunk[:usable].view("<u2")
+        if not words.flags.aligned:
+            words = words.copy()
+        # The kernel stops where an output is full; decoding then goes on into a larger one.
+        events = np.empty(self._room.events(words.size) + _MOST_VECTOR_EVENTS, EVENTS_DTYPE)
+        triggers = np.empty(_FIRST_TRIGGERS, TRIGGERS_DTYPE)
+        start = n = m = 0
+        while True:
+            consumed, n, m = _decode(
+                words[start:], self._state, self.width, self.height, events, n, triggers, m
+            )
+            start += consumed
+            events_full = events.size - n < _MOST_VECTOR_EVENTS
+            if start >= words.size or not (events_full or m == triggers.size):
+                break  # done, or the rest is a vector cut by the chunk's end
+            if events_full:
+                events = _grown(events, n)
+            if m == triggers.size:
+                triggers = _grown(triggers, m)
+        self._pending = chunk[2 * start :].copy() if 2 * start < chunk.size else _EMPTY_BYTES
+        self._room.observe(start, n)
+        return Packet(events[:n], triggers[:m])
 
 
 class Evt3Reader(RawReader):
