@@ -514,11 +514,6 @@ def test_writer_refuses_what_the_format_cannot_hold(tmp_path: Path) -> None:
         aerflow.write(tmp_path / "b.aedat", events, camera="dvs128", width=346, height=260)
     with pytest.raises(ValueError, match="does not fit"):
         aerflow.write(tmp_path / "c.aedat", events, width=2000, height=10)
-    falling = np.array([(5, 0, False)], aerflow.TRIGGERS_DTYPE)
-    other = np.array([(5, 3, True)], aerflow.TRIGGERS_DTYPE)
-    for triggers in (falling, other):
-        with pytest.raises(ValueError, match="id 0 and rising"):
-            aerflow.write(tmp_path / "d.aedat", events, triggers=triggers)
     jump = events.copy()
     jump["t"][5:] += np.uint64(1 << 33)
     with pytest.raises(ValueError, match="32-bit"):
@@ -668,3 +663,22 @@ def test_a_header_without_a_chip_names_the_camera_the_addresses_fit(tmp_path: Pa
     path = write(tmp_path, ref.aedat2_file(small, ["!AER-DAT2.0"]))
     with pytest.raises(aerflow.FormatError, match="addresses are 16-bit, as camera='dvs128'"):
         aerflow.read(path)
+
+
+def test_triggers_the_format_cannot_hold_are_dropped_counted_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """AEDAT 2.0 external events carry no channel or edge: the events are still written,
+    with the triggers of id 0 rising; the others are dropped with one log line and a count."""
+    events = make_events(10, 128, 128, seed=5)
+    triggers = np.array(
+        [(3, 0, True), (4, 0, False), (5, 3, True), (6, 0, True)], aerflow.TRIGGERS_DTYPE
+    )
+    path = tmp_path / "d.aedat"
+    with aerflow.open(path, "w", camera="dvs128") as writer:
+        writer.write(aerflow.Packet(events, triggers))
+    assert writer.unwritten == {"triggers": 2}
+    assert caplog.text.count("2 triggers not written") == 1
+    back = aerflow.read(path, triggers=True)
+    assert_same_events(back.events, events)
+    assert back.triggers["t"].tolist() == [3, 6]

@@ -417,9 +417,6 @@ def test_writer_from_aerflow_write(tmp_path: Path) -> None:
 
 def test_writer_refuses_what_the_format_cannot_hold(tmp_path: Path) -> None:
     packet = make_packet(100, seed=4)
-    bad_trigger = np.array([(5, 3, True)], aerflow.TRIGGERS_DTYPE)
-    with pytest.raises(ValueError, match="trigger ids"):
-        aerflow.write(tmp_path / "a.aedat", packet.events, format="aedat3", triggers=bad_trigger)
     with (
         pytest.raises(ValueError, match="outside"),
         aerflow.open(tmp_path / "b.aedat", "w", format="aedat3", width=100, height=100) as w,
@@ -608,3 +605,18 @@ def test_fuzz(changes: list[tuple[str, int, int]], workdir: Path) -> None:
 )
 def test_random_bytes(body: bytes, header: bytes, workdir: Path) -> None:
     check_survives(write(workdir, header + body))
+
+
+def test_trigger_ids_past_the_three_inputs_are_dropped_counted_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    packet = make_packet(100, seed=4)
+    triggers = np.array([(5, 2, False), (6, 3, True), (7, 9, True)], aerflow.TRIGGERS_DTYPE)
+    path = tmp_path / "a.aedat"
+    with aerflow.open(path, "w", format="aedat3") as writer:
+        writer.write(Packet(packet.events, triggers))
+    assert writer.unwritten == {"triggers": 2}
+    assert caplog.text.count("2 triggers not written: AEDAT 3 has external inputs 0, 1 and 2") == 1
+    back = aerflow.read(path, triggers=True)
+    assert back.triggers.tolist() == [(5, 2, False)]
+    assert len(back.events) == len(packet.events)

@@ -556,11 +556,23 @@ class FileWriter(ABC):
     needs_seek: ClassVar[bool] = False
     """Whether the writer goes back to patch what it wrote (then a stream output is spooled)."""
 
+    stores: tuple[str, ...] = ("triggers",)
+    """The side channels (``triggers``, ``imu``, ``frames``) the format can hold. What it
+    cannot hold is dropped, never failing the events: counted in :attr:`unwritten` and
+    logged once, with the count, when the file is closed."""
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._output = Output(path, needs_seek=self.needs_seek)
         self._file = self._output.file
         self._closed = False
+        self.unwritten: dict[str, int] = {}
+        """Side-channel items dropped so far, by channel (see :attr:`stores`)."""
+
+    @property
+    def unwritten_triggers(self) -> int:
+        """Triggers dropped so far because the file cannot hold them."""
+        return self.unwritten.get("triggers", 0)
 
     def write(self, events: npt.ArrayLike | Packet, triggers: npt.ArrayLike | None = None) -> None:
         """Append events (any layout :func:`~aerflow.as_events` accepts) and triggers, or a
@@ -578,7 +590,47 @@ class FileWriter(ABC):
                 if triggers is None
                 else np.asarray(triggers).astype(TRIGGERS_DTYPE, copy=False),
             )
-        self._write_packet(packet)
+        self._write_packet(self._storable(packet))
+
+    def _storable(self, packet: Packet) -> Packet:
+        """``packet`` without what the format cannot hold, which is counted."""
+        triggers = packet.triggers
+        kept = self._storable_triggers(triggers) if "triggers" in self.stores else triggers[:0]
+        dropped = {
+            "triggers": len(triggers) - len(kept),
+            "imu": 0 if "imu" in self.stores else len(packet.imu),
+            "frames": 0 if "frames" in self.stores else len(packet.frames),
+        }
+        if not any(dropped.values()):
+            return packet
+        for channel, count in dropped.items():
+            if count:
+                self.unwritten[channel] = self.unwritten.get(channel, 0) + count
+        return Packet(
+            packet.events,
+            kept,
+            packet.imu if "imu" in self.stores else packet.imu[:0],
+            packet.frames if "frames" in self.stores else (),
+        )
+
+    def _storable_triggers(self, triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """The triggers the format can hold (formats that hold only some ids override it)."""
+        return triggers
+
+    def _why_unwritten(self, channel: str) -> str:
+        """Why the format drops items of ``channel``, for the log."""
+        return f"{self.format_name} files cannot hold them"
+
+    def _log_unwritten(self) -> None:
+        names = {"triggers": "triggers", "imu": "IMU samples", "frames": "frames"}
+        for channel, count in self.unwritten.items():
+            log.warning(
+                "%s: %d %s not written: %s",
+                self.path,
+                count,
+                names[channel],
+                self._why_unwritten(channel),
+            )
 
     def _write_packet(self, packet: Packet) -> None:
         """Formats with IMU or frame channels override this; others store events and
@@ -602,6 +654,7 @@ class FileWriter(ABC):
         except BaseException:
             self._discard()
             raise
+        self._log_unwritten()
 
     def abort(self) -> None:
         """Stop without touching the destination."""

@@ -446,6 +446,15 @@ class Aedat2Writer(FileWriter, TimeOrigin):
     format_name = "aedat2"
     single_loop_us = 1 << 31  # signed 32-bit times, unwrapped by readers
 
+    def _storable_triggers(self, triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        kept: npt.NDArray[Any] = triggers[(triggers["id"] == 0) & triggers["rising"]]
+        return kept
+
+    def _why_unwritten(self, channel: str) -> str:
+        if channel == "triggers":
+            return "AEDAT 2.0 external events have no channel or edge (only id 0, rising, is kept)"
+        return super()._why_unwritten(channel)
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -518,11 +527,6 @@ class Aedat2Writer(FileWriter, TimeOrigin):
         self._header_written = True
 
     def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
-        if len(triggers) and (int(triggers["id"].max()) != 0 or not bool(triggers["rising"].all())):
-            raise ValueError(
-                "AEDAT 2.0 external events have no channel or edge: only triggers with "
-                "id 0 and rising=True can be written (filter the others out first)"
-            )
         if len(events) == 0 and len(triggers) == 0:
             return
         x = events["x"].astype(np.int64)

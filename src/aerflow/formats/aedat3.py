@@ -681,6 +681,15 @@ class Aedat3Writer(FileWriter):
     packets for IMU samples and frame packets for frames."""
 
     format_name = "aedat3"
+    stores = ("triggers", "imu", "frames")
+
+    def _storable_triggers(self, triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return triggers[triggers["id"] <= 2]
+
+    def _why_unwritten(self, channel: str) -> str:
+        if channel == "triggers":
+            return "AEDAT 3 has external inputs 0, 1 and 2 only"
+        return super()._why_unwritten(channel)
 
     def __init__(
         self,
@@ -789,8 +798,6 @@ class Aedat3Writer(FileWriter):
     def _triggers(self, triggers: npt.NDArray[Any]) -> list[tuple[int, int, bytes]]:
         if len(triggers) == 0:
             return []
-        if int(triggers["id"].max()) > 2:
-            raise ValueError("AEDAT 3 has external inputs 0, 1 and 2 only: trigger ids 0-2")
         times = triggers["t"]
         self._check_times(times, "trigger")
         codes = np.where(

@@ -73,6 +73,7 @@ class Aedat4Writer(FileWriter):
 
     format_name = "aedat4"
     needs_seek = True
+    stores = ("triggers", "imu", "frames")
 
     def __init__(
         self,

@@ -256,10 +256,7 @@ class DatWriter(FileWriter, TimeOrigin):
         self._origin = 0
         self._header_written = False
         self._clock = Clock32Writer("DAT")
-        self.unwritten_events = 0
-        """Events handed to a trigger file, which cannot hold them."""
-        self.unwritten_triggers = 0
-        """Triggers handed to a CD file, which cannot hold them."""
+        self.stores = ("triggers",) if kind == "trigger" else ()
 
     def _ensure_header(self, first_t: int) -> None:
         if self._header_written:
@@ -285,7 +282,6 @@ class DatWriter(FileWriter, TimeOrigin):
 
     def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
         if self.kind == "cd":
-            self.unwritten_triggers += len(triggers)
             if len(events) == 0:
                 return
             times = events["t"]
@@ -299,7 +295,8 @@ class DatWriter(FileWriter, TimeOrigin):
                 )
             words = x | (y << 14) | (events["on"].astype(np.int64) << 28)
         else:
-            self.unwritten_events += len(events)
+            if len(events):
+                self.unwritten["events"] = self.unwritten.get("events", 0) + len(events)
             if len(triggers) == 0:
                 return
             if int(triggers["id"].max()) > 0x3F:
@@ -317,15 +314,6 @@ class DatWriter(FileWriter, TimeOrigin):
 
     def _finalize(self) -> None:
         self._ensure_header(0)
-        for count, what in (
-            (self.unwritten_events, "events"),
-            (self.unwritten_triggers, "triggers"),
-        ):
-            if count:
-                log.warning(
-                    "%s: %d %s not written: a %s DAT file cannot hold them",
-                    self.path,
-                    count,
-                    what,
-                    self.kind,
-                )
+
+    def _why_unwritten(self, channel: str) -> str:
+        return f"a {self.kind} DAT file cannot hold them"

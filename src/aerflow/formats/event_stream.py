@@ -1055,6 +1055,10 @@ class EventStreamWriter(FileWriter):
     """
 
     format_name = "es"
+    stores = ()
+
+    def _why_unwritten(self, channel: str) -> str:
+        return "Event Stream files hold events only"
 
     def __init__(
         self,
@@ -1085,7 +1089,6 @@ class EventStreamWriter(FileWriter):
         self._origin = int(time_origin)
         self._previous = 0  # time (after the origin) of the last event written
         self._written = 0
-        self.unwritten_triggers = 0
         self._file.write(
             MAGIC
             + bytes([*_VERSION, self._kind])
@@ -1094,7 +1097,6 @@ class EventStreamWriter(FileWriter):
         )
 
     def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
-        self.unwritten_triggers += len(triggers)
         if len(events) == 0:
             return
         if int(events["x"].max()) >= self.width or int(events["y"].max()) >= self.height:
@@ -1150,11 +1152,3 @@ class EventStreamWriter(FileWriter):
             f"event {at}: t={t} µs is {t - previous} µs after the event before it; gaps over "
             f"{_MAX_GAP_US} µs are refused (they take tens of MB of overflow bytes)"
         )
-
-    def _finalize(self) -> None:
-        if self.unwritten_triggers:
-            log.warning(
-                "%s: %d triggers not written: Event Stream files hold none",
-                self.path,
-                self.unwritten_triggers,
-            )

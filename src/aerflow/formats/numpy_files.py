@@ -421,6 +421,10 @@ class NpyWriter(FileWriter):
 
     format_name: ClassVar[str] = "npy"
     needs_seek: ClassVar[bool] = True
+    stores = ()
+
+    def _why_unwritten(self, channel: str) -> str:
+        return "a .npy holds events only"
 
     def __init__(
         self,
@@ -432,11 +436,9 @@ class NpyWriter(FileWriter):
         check_sensor_size(width, height)
         super().__init__(path)
         self._count = 0
-        self.unwritten_triggers = 0
         self._file.write(_npy_header(0))
 
     def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
-        self.unwritten_triggers += len(triggers)
         if len(events):
             self._file.write(np.ascontiguousarray(events).data)
             self._count += len(events)
@@ -445,12 +447,6 @@ class NpyWriter(FileWriter):
         self._file.seek(0)
         self._file.write(_npy_header(self._count))
         self._file.seek(0, os.SEEK_END)
-        if self.unwritten_triggers:
-            log.warning(
-                "%s: %d triggers not written: a .npy holds events only",
-                self.path,
-                self.unwritten_triggers,
-            )
 
 
 # --------------------------------------------------------------------------- #

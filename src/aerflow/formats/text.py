@@ -921,6 +921,10 @@ class TextWriter(FileWriter):
     """
 
     format_name: ClassVar[str] = "csv"
+    stores = ()
+
+    def _why_unwritten(self, channel: str) -> str:
+        return "text files hold events only"
 
     def __init__(
         self,
@@ -1020,7 +1024,6 @@ class TextWriter(FileWriter):
             for i, n in enumerate(names)
         )
         self._preamble_written = False
-        self.unwritten_triggers = 0
         """Triggers handed to the writer, which text cannot hold."""
 
     def _write_preamble(self) -> None:
@@ -1043,7 +1046,6 @@ class TextWriter(FileWriter):
                 f"t={int(events['t'].max())} µs"
             )
         self._write_preamble()
-        self.unwritten_triggers += len(triggers)
         if self._size is not None and len(events):
             width, height = self._size
             if int(events["x"].max()) >= width or int(events["y"].max()) >= height:
@@ -1062,12 +1064,6 @@ class TextWriter(FileWriter):
 
     def _finalize(self) -> None:
         self._write_preamble()
-        if self.unwritten_triggers:
-            log.warning(
-                "%s: %d triggers not written: text files hold events only",
-                self.path,
-                self.unwritten_triggers,
-            )
 
     def close(self) -> None:
         """Finish: move the file into place, or flush the stream (left open)."""
