@@ -8,6 +8,7 @@ modules load only when an entry is built.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from .filters import (
     Refractory,
     SensorSize,
     ShiftTime,
+    SideChannel,
     TimeSlice,
     Transpose,
 )
@@ -285,6 +287,20 @@ SOURCES: dict[str, Component] = {
 
 
 # -- filters ------------------------------------------------------------------------------------
+def _side_channel(channel: str, action: str, ids: str | None = None) -> Filter:
+    if action == "drop":
+        if ids is not None:
+            raise AerflowError(f"'{channel} drop' takes no ids")
+        return SideChannel(channel)
+    if ids is None:
+        raise AerflowError("'triggers keep-ids' needs the ids kept, e.g. 0,2")
+    try:
+        kept = [int(word) for word in ids.split(",") if word.strip()]
+    except ValueError:
+        raise AerflowError(f"trigger ids are integers separated by commas, got {ids!r}") from None
+    return SideChannel(channel, kept)
+
+
 def _chunk(events: int | None = None, duration: str | None = None) -> Filter:
     if (events is None) == (duration is None):
         raise AerflowError("chunk needs either --events N or --duration TIME")
@@ -385,6 +401,38 @@ FILTERS: dict[str, Component] = {
             "release events in step with their time, as if live",
             (Option("speed", float, "times real time", default=1.0),),
             Pace,
+        ),
+        *(
+            Component(
+                channel,
+                f"drop the {what}"
+                + (", or keep those of some ids" if channel == "triggers" else ""),
+                (
+                    Option(
+                        "action",
+                        str,
+                        "what to do",
+                        positional=True,
+                        required=True,
+                        choices=("drop", "keep-ids") if channel == "triggers" else ("drop",),
+                    ),
+                    *(
+                        (
+                            Option(
+                                "ids", str, "with keep-ids: the ids kept, e.g. 0,2", positional=True
+                            ),
+                        )
+                        if channel == "triggers"
+                        else ()
+                    ),
+                ),
+                functools.partial(_side_channel, channel),
+            )
+            for channel, what in (
+                ("triggers", "triggers"),
+                ("imu", "IMU samples"),
+                ("frames", "frames"),
+            )
         ),
     )
 }

@@ -37,6 +37,7 @@ __all__ = [
     "Refractory",
     "SensorSize",
     "ShiftTime",
+    "SideChannel",
     "TimeSlice",
     "Transpose",
 ]
@@ -403,6 +404,40 @@ class Pace(Filter):
         delay = wall + (last - first) / 1e6 / self.speed - time.monotonic()
         if delay > 0:
             pause(delay)  # ends at once when the thread running the stream is stopped
+
+
+# -- side channels ----------------------------------------------------------------------------
+SIDE_CHANNELS = ("triggers", "imu", "frames")
+
+
+class SideChannel(Filter):
+    """Drop one side channel (``triggers``, ``imu`` or ``frames``), or keep only the
+    triggers whose id is in ``keep_ids``: for outputs that cannot hold them all, or simply
+    to leave them out. Events pass untouched."""
+
+    def __init__(self, channel: str, keep_ids: Iterable[int] | None = None) -> None:
+        if channel not in SIDE_CHANNELS:
+            raise ValueError(f"channel must be one of {', '.join(SIDE_CHANNELS)}, got {channel!r}")
+        ids = None if keep_ids is None else sorted(set(keep_ids))
+        if ids is not None and channel != "triggers":
+            raise ValueError("only triggers have ids to keep")
+        if ids is not None and not all(0 <= i <= 255 for i in ids):
+            raise ValueError(f"trigger ids lie in 0..255, got {ids}")
+        self.channel = channel
+        self._ids = None if ids is None else np.array(ids, np.uint8)
+
+    def apply(self, packet: Packet) -> Iterable[Packet]:
+        if self.channel == "triggers":
+            triggers = packet.triggers
+            kept = (
+                triggers[:0] if self._ids is None else triggers[np.isin(triggers["id"], self._ids)]
+            )
+            packet = replace(packet, triggers=kept)
+        elif self.channel == "imu":
+            packet = replace(packet, imu=packet.imu[:0])
+        else:
+            packet = replace(packet, frames=())
+        return [packet] if _has_data(packet) else []
 
 
 # -- selection --------------------------------------------------------------------------------

@@ -613,12 +613,20 @@ class FileWriter(ABC):
             packet.frames if "frames" in self.stores else (),
         )
 
+    most_trigger_id: int = 255
+    """The largest trigger id the format holds (its id field may be narrower than a byte)."""
+
     def _storable_triggers(self, triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        """The triggers the format can hold (formats that hold only some ids override it)."""
-        return triggers
+        """The triggers the format can hold."""
+        if self.most_trigger_id >= 255:
+            return triggers
+        kept: npt.NDArray[Any] = triggers[triggers["id"] <= self.most_trigger_id]
+        return kept
 
     def _why_unwritten(self, channel: str) -> str:
         """Why the format drops items of ``channel``, for the log."""
+        if channel == "triggers" and "triggers" in self.stores:
+            return f"{self.format_name} trigger ids are 0-{self.most_trigger_id}"
         return f"{self.format_name} files cannot hold them"
 
     def _log_unwritten(self) -> None:

@@ -683,8 +683,7 @@ class Aedat3Writer(FileWriter):
     format_name = "aedat3"
     stores = ("triggers", "imu", "frames")
 
-    def _storable_triggers(self, triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        return triggers[triggers["id"] <= 2]
+    most_trigger_id = 2
 
     def _why_unwritten(self, channel: str) -> str:
         if channel == "triggers":

@@ -75,6 +75,16 @@ class Aedat4Writer(FileWriter):
     needs_seek = True
     stores = ("triggers", "imu", "frames")
 
+    most_trigger_id = 5
+
+    def _why_unwritten(self, channel: str) -> str:
+        if channel == "triggers":
+            return (
+                "AEDAT 4 triggers have channels 0-5 (external signal, generator, frame, "
+                "exposure, pulse, timestamp reset)"
+            )
+        return super()._why_unwritten(channel)
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -138,11 +148,6 @@ class Aedat4Writer(FileWriter):
         if len(triggers):
             triggers = triggers.astype(TRIGGERS_DTYPE, copy=False)
             self._check_times(triggers["t"], "trigger")
-            if int(triggers["id"].max()) > 5:
-                raise ValueError(
-                    "AEDAT 4 triggers have channels 0-5 (external signal, generator, frame, "
-                    f"exposure, pulse, timestamp reset), not {int(triggers['id'].max())}"
-                )
             self._triggers.append(triggers.copy())
         if len(imu):
             if imu.dtype != IMU_DTYPE:

@@ -257,6 +257,7 @@ class DatWriter(FileWriter, TimeOrigin):
         self._header_written = False
         self._clock = Clock32Writer("DAT")
         self.stores = ("triggers",) if kind == "trigger" else ()
+        self.most_trigger_id = 0x3F  # 6 bits
 
     def _ensure_header(self, first_t: int) -> None:
         if self._header_written:
@@ -299,8 +300,6 @@ class DatWriter(FileWriter, TimeOrigin):
                 self.unwritten["events"] = self.unwritten.get("events", 0) + len(events)
             if len(triggers) == 0:
                 return
-            if int(triggers["id"].max()) > 0x3F:
-                raise ValueError("DAT trigger ids are 6-bit (0-63)")
             times = triggers["t"]
             words = (triggers["id"].astype(np.int64) << 26) | triggers["rising"].astype(np.int64)
         first = int(times.min())
@@ -316,4 +315,6 @@ class DatWriter(FileWriter, TimeOrigin):
         self._ensure_header(0)
 
     def _why_unwritten(self, channel: str) -> str:
+        if channel == "triggers" and self.kind == "trigger":
+            return super()._why_unwritten(channel)
         return f"a {self.kind} DAT file cannot hold them"

@@ -193,6 +193,7 @@ class Evt2Writer(RawWriter):
     """Writes Prophesee RAW files in EVT 2.0."""
 
     format_name = "evt2"
+    most_trigger_id = 0x1F  # 5 bits
     encoding = "evt2"
     format_field = "EVT2"
     legacy_evt = "2.0"
@@ -205,8 +206,6 @@ class Evt2Writer(RawWriter):
     def _encode(
         self, events: npt.NDArray[Any], triggers: npt.NDArray[Any], last: int
     ) -> npt.NDArray[Any]:
-        if len(triggers) and int(triggers["id"].max()) > 0x1F:
-            raise ValueError("EVT 2.0 trigger ids are 5-bit (0-31)")
         # Enough words for every item, a TIME_HIGH before each and two per counter wrap.
         wraps = max((last >> 34) - int(self._state[th.LOOP]), 0)
         out = np.empty(2 * (len(events) + len(triggers)) + 2 * wraps + 4, "<u4")

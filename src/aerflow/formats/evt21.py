@@ -269,6 +269,7 @@ class Evt21Writer(RawWriter):
     """Writes Prophesee RAW files in EVT 2.1."""
 
     format_name = "evt21"
+    most_trigger_id = 0x1F  # 5 bits
     encoding = "evt21"
     format_field = "EVT21"
     legacy_evt = None
@@ -290,8 +291,6 @@ class Evt21Writer(RawWriter):
     def _encode(
         self, events: npt.NDArray[Any], triggers: npt.NDArray[Any], last: int
     ) -> npt.NDArray[Any]:
-        if len(triggers) and int(triggers["id"].max()) > 0x1F:
-            raise ValueError("EVT 2.1 trigger ids are 5-bit (0-31)")
         wraps = max((last >> 34) - int(self._state[th.LOOP]), 0)
         bound = 2 * (len(events) + len(triggers)) + 2 * wraps + 4
         headers = np.empty(bound, np.int64)

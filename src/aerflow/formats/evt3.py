@@ -630,6 +630,7 @@ class Evt3Writer(RawWriter):
     """Writes Prophesee RAW files in EVT 3.0 (vector groups where events allow)."""
 
     format_name = "evt3"
+    most_trigger_id = 0xF  # 4 bits
     encoding = "evt3"
     format_field = "EVT3"
     legacy_evt = "3.0"
@@ -642,8 +643,6 @@ class Evt3Writer(RawWriter):
     def _encode(
         self, events: npt.NDArray[Any], triggers: npt.NDArray[Any], last: int
     ) -> npt.NDArray[Any]:
-        if len(triggers) and int(triggers["id"].max()) > 0xF:
-            raise ValueError("EVT 3.0 trigger ids are 4-bit (0-15)")
         words, bad = encode(events, triggers, self._origin, last, self.width, self._state)
         if bad >= 0:
             raise ValueError(order_error(events, triggers, bad, "EVT 3.0"))
