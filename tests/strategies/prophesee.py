@@ -244,10 +244,11 @@ def _header_lines(c: Choices, entries: list[tuple[str, str]]) -> list[tuple[str,
 def _finish_header(
     c: Choices, lines: list[tuple[str, str]], payload: bytes, without: frozenset[str]
 ) -> bytes:
-    """Header lines, with or without ``% end``. Without it the data must not start with "% "
-    or it would read as one more header line."""
+    """Header lines, with or without ``% end``. Without it the data must not start with "%"
+    or it would read as one more header line (OpenEB takes any line starting with "%" as a
+    header line, and expelliarmus then searches the data for a newline without end)."""
     text = "".join(f"% {key} {value}\n" for key, value in lines).encode("ascii")
-    if "no % end" in without or c.chance(50) or payload[:2] == b"% ":
+    if "no % end" in without or c.chance(50) or payload[:1] == b"%":
         text += b"% end\n"
     return text
 
