@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aerflow import EVENTS_DTYPE
-from aerflow.formats._extent import event_extent
+from aerflow._extent import event_extent
 
 
 @pytest.mark.parametrize("size", [1, 2, 7, 1000])

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._checks import check_int
+from .._extent import event_extent
 from ..errors import FormatError, NotThisFormatError
 from ._base import (
     DEFAULT_CHUNK_SIZE,
@@ -21,7 +22,6 @@ from ._base import (
     TimeOrigin,
     check_sensor_size,
 )
-from ._extent import event_extent
 from .prophesee_header import Header, format_header, parse_header, raw_encoding, raw_geometry
 
 __all__ = ["TIME_ORIGIN_KEY", "RawReader", "RawWriter", "order_error", "read_prophesee_header"]
