@@ -11,6 +11,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -241,6 +242,7 @@ class AheadStream(Stream):
         self.properties = upstream.properties
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=packets)
         self._stop = threading.Event()
+        self._stop_requested_at: float | None = None
         self._thread: threading.Thread | None = None
 
     def _produce(self) -> None:
@@ -279,17 +281,28 @@ class AheadStream(Stream):
         finally:
             # A producer busy decoding stops at its next hand-off, one pacing at once; one
             # blocked in a live source is released by close().
-            self._stop.set()
-            self._thread.join(timeout=_STOP_WAIT_S)
+            self._request_stop()
+            self._thread.join(timeout=self._stop_wait_left())
+
+    def _request_stop(self) -> None:
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
+        self._stop.set()
+
+    def _stop_wait_left(self) -> float:
+        """What is left of the one wait for the producer after the stop was asked for."""
+        assert self._stop_requested_at is not None
+        return max(0.0, self._stop_requested_at + _STOP_WAIT_S - time.monotonic())
 
     def close(self) -> None:
-        self._stop.set()
+        self._request_stop()
         self.upstream.close()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            # Bounded: a producer stuck in a call that cannot be interrupted (one large
-            # decode) is a daemon thread and ends with it; closing does not wait for it.
-            thread.join(timeout=_STOP_WAIT_S)
+            # Bounded, over the iteration's end and close() together: a producer stuck in a
+            # call that cannot be interrupted (one large decode, a blocking read) is a daemon
+            # thread and ends with the process; closing does not wait for it.
+            thread.join(timeout=self._stop_wait_left())
             if thread.is_alive():
                 log.debug("the read-ahead thread is still busy after %.1f s", _STOP_WAIT_S)
             # A consumer still waiting on another thread gets the end instead of waiting for
