@@ -82,7 +82,7 @@ def test_structured_layouts(name: str, tmp_path: Path) -> None:
     np.save(path, convert(EVENTS, layout(name)))
     assert registry.detect(path).name == "npy"
     assert_same_events(aerflow.read(path), EVENTS)
-    events, sizes = collect(path, chunk_size=10)
+    events, sizes = collect(path, chunk_events=10)
     assert sizes == [10, 10, 10, 10, 4]
     assert_same_events(events, EVENTS)
 
@@ -100,7 +100,7 @@ def test_aligned_layouts(name: str, fields: list[tuple[Any, ...]], tmp_path: Pat
     path = tmp_path / "aligned.npy"
     np.save(path, convert(EVENTS, dtype))
     assert_same_events(aerflow.read(path), EVENTS)
-    assert_same_events(collect(path, chunk_size=7)[0], EVENTS)
+    assert_same_events(collect(path, chunk_events=7)[0], EVENTS)
 
 
 @pytest.mark.parametrize("dtype", ["<u8", "<i4", "<f8", ">i8", "<f4"])
@@ -111,7 +111,7 @@ def test_two_dimensional_arrays(dtype: str, order: str, tmp_path: Path) -> None:
     path = tmp_path / "table.npy"
     np.save(path, np.asarray(table, order=order))
     assert_same_events(aerflow.read(path, columns="x,y,p,t"), small)
-    assert_same_events(collect(path, chunk_size=3, columns=("x", "y", "p", "t"))[0], small)
+    assert_same_events(collect(path, chunk_events=3, columns=("x", "y", "p", "t"))[0], small)
     np.save(path, np.asarray(table.astype(np.float64) + 0.5, order=order))
     with pytest.raises(aerflow.FormatError, match=r"item 0: t = 0\.5 is not an integer"):
         aerflow.read(path, columns="x,y,p,t")
@@ -123,7 +123,7 @@ def test_memory_mapped_and_copied_out(tmp_path: Path) -> None:
     events["x"] = np.arange(len(events)) % 640
     path = tmp_path / "large.npy"
     np.save(path, events)
-    with aerflow.open(path, chunk_size=1 << 14) as reader:
+    with aerflow.open(path, chunk_events=1 << 14) as reader:
         assert isinstance(reader, numpy_files.NpyReader)
         assert isinstance(reader._array, np.memmap)  # bounded memory: nothing read up front
         assert reader.properties.event_count == len(events)
@@ -214,7 +214,7 @@ def test_round_trip(
         for start, stop in itertools.pairwise(bounds):
             writer.write(events[start:stop])
     assert_same_events(aerflow.read(path), events)
-    read, sizes = collect(path, chunk_size=chunk)
+    read, sizes = collect(path, chunk_events=chunk)
     assert_same_events(read, events)
     assert all(size == chunk for size in sizes[:-1])
 
@@ -234,7 +234,7 @@ def test_npz_events_and_triggers(compressed: bool, tmp_path: Path) -> None:
     packet = aerflow.read(path, triggers=True)
     assert_same_events(packet.events, EVENTS)
     assert packet.triggers.tolist() == triggers.tolist()
-    with aerflow.open(path, chunk_size=2) as reader:
+    with aerflow.open(path, chunk_events=2) as reader:
         packets = list(reader)
     # Triggers travel with the events they precede.
     assert [len(p.triggers) for p in packets[:3]] == [1, 1, 0]
@@ -262,7 +262,7 @@ def test_npz_separate_arrays(
         arrays["p"] = np.where(EVENTS["on"], 1, -1).astype("i1")  # -1/+1 polarity
     np.savez(path, **arrays)
     assert_same_events(aerflow.read(path), EVENTS)
-    events, sizes = collect(path, chunk_size=16)
+    events, sizes = collect(path, chunk_events=16)
     assert sizes == [16, 16, 12]
     assert_same_events(events, EVENTS)
 
@@ -345,7 +345,10 @@ def test_bad_values_are_located(field: str, value: int, message: str, tmp_path: 
         np.lib.format.read_array_header_1_0(handle)
         data_offset = handle.tell()
     assert info.value.offset == data_offset + 17 * array.dtype.itemsize
-    with pytest.raises(aerflow.FormatError, match="item 17"), aerflow.open(path, chunk_size=5) as r:
+    with (
+        pytest.raises(aerflow.FormatError, match="item 17"),
+        aerflow.open(path, chunk_events=5) as r,
+    ):
         list(r)
 
 
@@ -448,3 +451,15 @@ def test_npy_written_to_a_stream_of_bytes_matches_numpy(tmp_path: Path) -> None:
     np.save(theirs, EVENTS)
     data_offset = len(ours) - EVENTS.nbytes
     assert ours[data_offset:] == theirs.getvalue()[-EVENTS.nbytes :]
+
+
+def test_chunk_size_counts_bytes_and_chunk_events_counts_events(tmp_path: Path) -> None:
+    """One meaning per name in every format: chunk_size is bytes, chunk_events events."""
+    path = tmp_path / "e.npy"
+    aerflow.write(path, EVENTS)
+    by_bytes = collect(path, chunk_size=13 * 4)[1]
+    by_events = collect(path, chunk_events=4)[1]
+    assert by_bytes == by_events
+    assert set(by_events[:-1]) == {4}
+    with pytest.raises(ValueError, match="not both"):
+        aerflow.open(path, chunk_size=52, chunk_events=4)

@@ -33,7 +33,7 @@ BUSY = "already being read"
 WIDTH, HEIGHT = 64, 48
 
 WRITTEN_FORMATS = ("evt3", "evt2", "evt21", "dat", "es", "aedat2", "aedat3", "aedat4", "csv")
-ROW_FORMATS = ("npy", "npz")  # their chunk_size counts events, not bytes
+ROW_FORMATS = ("npy", "npz")  # packets counted in events (chunk_events)
 WRITER_OPTIONS: dict[str, dict[str, Any]] = {"aedat4": {"packet_events": 500}}
 
 
@@ -86,8 +86,8 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
     for name in (*WRITTEN_FORMATS, *ROW_FORMATS):
         path = folder / f"events.{name}"
         aerflow.write(path, events, format=name, **WRITER_OPTIONS.get(name, {}))
-        chunk = 1000 if name in ROW_FORMATS else 4096
-        made[name] = Case(path, name, {"chunk_size": chunk})
+        chunk = {"chunk_events": 1000} if name in ROW_FORMATS else {"chunk_size": 4096}
+        made[name] = Case(path, name, chunk)
     atis = folder / "events.bin"
     atis.write_bytes(atis_bin_bytes(3000))
     made["atis_bin"] = Case(atis, "atis_bin", {"chunk_size": 4096})

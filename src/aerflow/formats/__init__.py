@@ -312,7 +312,8 @@ register(
         reader="aerflow.formats.numpy_files:NpyReader",
         writer="aerflow.formats.numpy_files:NpyWriter",
         read_options=(
-            Option("chunk_size", int, "events per packet (the file is memory-mapped)"),
+            Option("chunk_size", int, "file bytes per packet (the file is memory-mapped)"),
+            Option("chunk_events", int, "events per packet, instead of --chunk-size"),
             Option("columns", str, "names of a 2-D array's columns", default="t,x,y,on"),
         ),
     )
@@ -326,7 +327,8 @@ register(
         reader="aerflow.formats.numpy_files:NpzReader",
         writer="aerflow.formats.numpy_files:NpzWriter",
         read_options=(
-            Option("chunk_size", int, "events per packet"),
+            Option("chunk_size", int, "bytes of decoded events (13 each) per packet"),
+            Option("chunk_events", int, "events per packet, instead of --chunk-size"),
             Option("columns", str, "names of a 2-D events array's columns", default="t,x,y,on"),
         ),
         write_options=(

@@ -3,7 +3,7 @@
 Reading accepts any layout :func:`aerflow.as_events` accepts: structured arrays (faery, aedat,
 event_stream, tonic, expelliarmus, dv-processing, Metavision fields) and 2-D numeric arrays
 whose columns are named by the ``columns`` option. A ``.npy`` file is memory-mapped and read
-``chunk_size`` events at a time, so memory stays bounded whatever its size; ``.npz`` members
+``chunk_events`` events at a time, so memory stays bounded whatever its size; ``.npz`` members
 are read from the archive in pieces too (compressed or not). An ``.npz`` holds either an
 ``events`` array (or a single unnamed ``arr_0``) or separate 1-D ``t``, ``x``, ``y`` and
 ``p``/``on`` arrays, plus optionally ``triggers`` (fields ``t``, ``id``, ``rising``) and
@@ -299,8 +299,28 @@ def _triggers(array: npt.NDArray[Any], path: str) -> npt.NDArray[Any]:
 # --------------------------------------------------------------------------- #
 
 
+def _check_chunk(chunk_size: int | None, chunk_events: int | None) -> tuple[str, int] | None:
+    """The packet size asked for: ("bytes", n), ("events", n), or None for the default."""
+    if chunk_size is not None and chunk_events is not None:
+        raise ValueError("give chunk_size (bytes) or chunk_events (events), not both")
+    for name, value in (("chunk_size", chunk_size), ("chunk_events", chunk_events)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if chunk_events is not None:
+        return ("events", chunk_events)
+    return None if chunk_size is None else ("bytes", chunk_size)
+
+
+def _chunk_events(chunk: tuple[str, int] | None, row_bytes: int) -> int:
+    if chunk is None:
+        return DEFAULT_CHUNK_EVENTS
+    unit, value = chunk
+    return value if unit == "events" else max(1, value // row_bytes)
+
+
 class NpyReader(FileReader):
-    """Reads events from a ``.npy`` file, memory-mapped, ``chunk_size`` events per packet."""
+    """Reads events from a ``.npy`` file, memory-mapped: ``chunk_events`` events per packet,
+    or as many as ``chunk_size`` bytes of the file hold."""
 
     format_name: ClassVar[str] = "npy"
 
@@ -308,13 +328,12 @@ class NpyReader(FileReader):
         self,
         path: str | os.PathLike[str],
         *,
-        chunk_size: int = DEFAULT_CHUNK_EVENTS,
+        chunk_size: int | None = None,
+        chunk_events: int | None = None,
         columns: str | Sequence[str] = ("t", "x", "y", "on"),
     ) -> None:
         super().__init__(path)
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size (events per packet) must be positive, got {chunk_size}")
-        self.chunk_size = int(chunk_size)
+        self._chunk = _check_chunk(chunk_size, chunk_events)
         self.columns = _column_names(columns)
         self._file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
         try:
@@ -326,6 +345,7 @@ class NpyReader(FileReader):
     def _open(self) -> None:
         info = read_npy_header(self._file, self.path)
         _check_layout(info, self.columns, self.path, "the array")
+        self.chunk_events = _chunk_events(self._chunk, info.row_bytes or EVENTS_DTYPE.itemsize)
         size = os.fstat(self._file.fileno()).st_size
         rows = info.rows
         if info.offset + info.nbytes > size:
@@ -379,7 +399,7 @@ class NpyReader(FileReader):
     def _iterate(self) -> Iterator[Packet]:
         while self._next < self._rows:
             start = self._next
-            stop = min(start + self.chunk_size, self._rows)
+            stop = min(start + self.chunk_events, self._rows)
             block = self._array[start:stop]
             events = _events(
                 block, self.columns, self.path, start, self._offset_of_row, "the array"
@@ -496,7 +516,8 @@ class _Member:
 
 
 class NpzReader(FileReader):
-    """Reads events (and triggers) from a ``.npz`` archive, ``chunk_size`` events per packet."""
+    """Reads events (and triggers) from a ``.npz`` archive: ``chunk_events`` events per
+    packet, or as many as ``chunk_size`` bytes of decoded events hold (13 bytes each)."""
 
     format_name: ClassVar[str] = "npz"
 
@@ -504,13 +525,14 @@ class NpzReader(FileReader):
         self,
         path: str | os.PathLike[str],
         *,
-        chunk_size: int = DEFAULT_CHUNK_EVENTS,
+        chunk_size: int | None = None,
+        chunk_events: int | None = None,
         columns: str | Sequence[str] = ("t", "x", "y", "on"),
     ) -> None:
         super().__init__(path)
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size (events per packet) must be positive, got {chunk_size}")
-        self.chunk_size = int(chunk_size)
+        self.chunk_events = _chunk_events(
+            _check_chunk(chunk_size, chunk_events), EVENTS_DTYPE.itemsize
+        )
         self.columns = _column_names(columns)
         self._members: list[_Member] = []
         self._member_names: list[str] = []
@@ -652,7 +674,7 @@ class NpzReader(FileReader):
         sent = self._pending_triggers
         ordered = len(triggers) < 2 or bool(np.all(np.diff(triggers["t"].astype(np.int64)) >= 0))
         while self._next < self._rows:
-            rows = min(self.chunk_size, self._rows - self._next)
+            rows = min(self.chunk_events, self._rows - self._next)
             events = self._block(rows)
             self._next += rows
             last = self._next >= self._rows
