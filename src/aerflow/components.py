@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from . import api, registry
+from ._extent import event_extent
 from .errors import AerflowError
+from .events import as_events
 from .filters import (
     ChunkByCount,
     ChunkByDuration,
@@ -40,6 +44,8 @@ from .stream import FilteredStream, Properties, Stream
 from .synthetic import PATTERNS, SyntheticSensor
 
 __all__ = ["FILTERS", "SINKS", "SOURCES", "Component", "file_read_options", "file_write_options"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,18 @@ def _only_format_options(
 
 
 # -- sources ------------------------------------------------------------------------------------
+def surveyed_extent(stream: Stream) -> tuple[int, int] | None:
+    """The smallest sensor holding every event of ``stream`` (read to its end, then closed),
+    or None when it has no events."""
+    x_max = y_max = -1
+    with stream:
+        for packet in stream:
+            if len(packet.events):
+                _, _, x, y = event_extent(as_events(packet.events))
+                x_max, y_max = max(x_max, x), max(y_max, y)
+    return None if x_max < 0 else (x_max + 1, y_max + 1)
+
+
 def open_file_stream(path: str, format: str | None = None, **options: Any) -> Stream:
     """A recording as a stream, with the options of ``input file`` (also those of ``info``,
     ``convert`` and ``plot``): the format's read options, and ``width``/``height`` for any
@@ -120,7 +138,26 @@ def open_file_stream(path: str, format: str | None = None, **options: Any) -> St
     )
     width, height = size.get("width"), size.get("height")
     if width is None and height is None:
-        return reader
+        if reader.properties.sensor_size is not None or not os.path.isfile(path):
+            return reader
+        # A file without a size (a .npy, a CSV without %geometry): one pass over the events
+        # gives their extent, so that outputs needing a size can be made.
+        try:
+            extent = surveyed_extent(
+                api.open(
+                    path,
+                    "r",
+                    format=info.name,
+                    **_only_format_options(info, options, info.read_options),
+                )
+            )
+        except BaseException:
+            reader.close()
+            raise
+        if extent is None:
+            return reader
+        log.info("%s gives no sensor size: %dx%d, from its events' extent", path, *extent)
+        return FilteredStream(reader, SensorSize(*extent, inferred=True))
     if width is None or height is None:
         reader.close()
         raise AerflowError("give both --width and --height, or neither")

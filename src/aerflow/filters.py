@@ -274,13 +274,14 @@ class SensorSize(Filter):
     ``.npy`` file or a CSV without ``%geometry``). Events pass unchanged: a later step that
     needs them inside the sensor drops or refuses those outside."""
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, *, inferred: bool = False) -> None:
         size = check_sensor_size(width, height)
         assert size is not None
         self.width, self.height = size
+        self.inferred = inferred
 
     def properties(self, upstream: Properties) -> Properties:
-        return replace(upstream, width=self.width, height=self.height)
+        return replace(upstream, width=self.width, height=self.height, size_inferred=self.inferred)
 
     def apply(self, packet: Packet) -> Iterable[Packet]:
         return (packet,)

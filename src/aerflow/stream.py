@@ -44,6 +44,8 @@ class Properties:
     event_count: int | None = None
     time_range: tuple[int, int] | None = None
     live: bool = False
+    size_inferred: bool = False
+    """Whether ``width`` and ``height`` come from the events' extent, not from the source."""
 
     @property
     def sensor_size(self) -> tuple[int, int] | None:

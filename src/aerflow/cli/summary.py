@@ -16,6 +16,9 @@ class Summary:
     triggers: int
     first_t: int | None
     last_t: int | None
+    size_inferred: bool = False
+    details: tuple[tuple[str, str], ...] = ()
+    """Format-specific rows from the reader's ``details()`` (e.g. a bag's topics)."""
 
     @property
     def duration(self) -> int | None:
@@ -25,6 +28,8 @@ class Summary:
 
     def lines(self) -> list[tuple[str, str]]:
         size = f"{self.width}x{self.height}" if self.width and self.height else "unknown"
+        if self.size_inferred:
+            size += " (the events' extent: the file gives none)"
         rows = [
             ("format", self.format),
             ("sensor size", size),
@@ -58,6 +63,7 @@ def summarize(reader: Stream) -> Summary:
     return Summary(
         format=reader.properties.format,
         width=reader.properties.width,
+        size_inferred=reader.properties.size_inferred,
         height=reader.properties.height,
         events=events,
         triggers=triggers,

@@ -974,6 +974,7 @@ class TextWriter(FileWriter):
         writer._out = stream
         writer._stream = True
         writer._closed = False
+        writer.unwritten = {}
         return writer
 
     def _configure(
@@ -1075,6 +1076,7 @@ class TextWriter(FileWriter):
         self._closed = True
         self._finalize()
         self._out.flush()
+        self._log_unwritten()
 
     def abort(self) -> None:
         """Stop: discard the temporary file; a stream is left as it is."""
