@@ -285,3 +285,28 @@ def test_udp_with_the_wrong_wire_format_says_so(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "in the aerflow wire format, not spif" in result.stderr
     assert "--wire aerflow" in result.stderr
+
+
+def test_file_help_shows_the_options_of_the_format_the_path_selects(tmp_path: Path) -> None:
+    path = tmp_path / "e.npy"
+    aerflow.write(path, np.zeros(3, aerflow.EVENTS_DTYPE))
+    npy = _cli_text("input", "file", str(path), "--help")
+    assert "--chunk-events" in npy
+    assert "--order" not in npy  # EVT 2.1's option
+    assert "--width" in npy  # any input takes a sensor size
+    everything = _cli_text("input", "file", "--help")
+    assert "--order" in everything
+    aedat4 = _cli_text("output", "file", str(tmp_path / "x.aedat4"), "--help")
+    assert "--compression" in aedat4
+    assert "--layout" not in aedat4  # a CSV option
+    csv = _cli_text("output", "file", str(tmp_path / "x.aedat4"), "--format", "csv", "--help")
+    assert "--layout" in csv
+    assert "--compression" not in csv
+
+
+def _cli_text(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "aerflow", *args], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -10,12 +10,15 @@ standard input; no ``output`` writes CSV to standard output.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import registry
 from ..components import FILTERS, SINKS, SOURCES, Component, file_read_options
 from ..errors import AerflowError
 from ..pipeline import run
@@ -150,8 +153,48 @@ def _parse_block(block: _Block) -> tuple[Component, dict[str, Any]]:
             f"unknown {_NOUNS[block.keyword]} {kind!r} after '{block.keyword}' "
             f"(known: {', '.join(table)})"
         )
+    if kind == "file" and block.keyword in ("input", "output") and {"-h", "--help"} & set(rest):
+        component = _for_the_named_format(block.keyword, component, rest)
     options = vars(_argument_parser(block.keyword, component).parse_args(rest))
     return component, options
+
+
+_SIZE_OPTIONS = (
+    Option("width", int, "sensor width, stating or overriding what the file gives"),
+    Option("height", int, "sensor height"),
+)
+
+
+def _for_the_named_format(keyword: str, component: Component, words: list[str]) -> Component:
+    """``input file PATH --help`` (or ``--format NAME``) describes the options of that one
+    format; without a path or format that tells, the options of every format."""
+    path = next((w for w in words if not w.startswith("-")), None)
+    named = None
+    if "--format" in words[:-1]:
+        named = words[words.index("--format") + 1]
+    try:
+        if keyword == "input":
+            if named is None and (path is None or not os.path.isfile(path)):
+                return component
+            info = registry.detect(path or "", named)
+            taken = {o.name for o in info.read_options}
+            # Any input takes a sensor size (components.open_file_stream).
+            size = tuple(o for o in _SIZE_OPTIONS if o.name not in taken)
+            format_options = (*info.read_options, *size)
+        else:
+            if named is None and path is None:
+                return component
+            info = registry.for_writing(path or "", named)
+            format_options = info.write_options
+    except AerflowError:
+        return component  # an unknown format: the error comes when the file is opened
+    fixed = tuple(o for o in component.all_options() if o.positional or o.name == "format")
+    options = (*fixed, *format_options)
+    return dataclasses.replace(
+        component,
+        help=f"{component.help}; options of format {info.name} ({info.description})",
+        options=options,
+    )
 
 
 def _global_parser() -> argparse.ArgumentParser:
