@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import aerflow
 from aerflow import registry
+from aerflow.components import FILTERS, SINKS, SOURCES
 
 EVT3_HEADER = b"% evt 3.0\n% format EVT3;height=720;width=1280\n% end\n"
 EVT2_HEADER = b"% evt 2.0\n% format EVT2;height=480;width=640\n% end\n"
@@ -290,3 +293,57 @@ def test_listing_does_not_need_the_kernels() -> None:
                 module, _, attribute = reference.partition(":")
                 assert module.startswith("aerflow.")
                 assert attribute
+
+
+# Constructor keywords that only Python callers pass (a dict has no command-line form).
+PYTHON_ONLY = {"metadata"}
+# Accepted so that any writer takes a sensor size, and not stored (a .npy has no place).
+IGNORED = {("npy", "write"): {"width", "height"}}
+
+
+def _keywords(function: Any) -> tuple[set[str], bool]:
+    signature = inspect.signature(function)
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = {n for n, p in signature.parameters.items() if p.kind in kinds}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+    return names - {"self", "path", "properties"}, takes_any
+
+
+@pytest.mark.parametrize("info", aerflow.list_formats(), ids=lambda info: info.name)
+def test_declared_format_options_are_what_the_classes_take(info: Any) -> None:
+    """The registry's options (from which the CLI, its help and `aerflow formats` are made)
+    and the constructors agree: no declared option the class refuses, no keyword the
+    declaration forgets."""
+    for mode, declared in (("read", info.read_options), ("write", info.write_options)):
+        if not (info.reader if mode == "read" else info.writer):
+            continue
+        cls = info.reader_class() if mode == "read" else info.writer_class()
+        taken, takes_any = _keywords(cls.__init__)
+        names = {o.name for o in declared}
+        assert takes_any or names <= taken, (mode, sorted(names - taken))
+        assert taken - names <= PYTHON_ONLY | IGNORED.get((info.name, mode), set()), (
+            mode,
+            sorted(taken - names),
+        )
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        (k, n)
+        for k, table in (("source", SOURCES), ("filter", FILTERS), ("sink", SINKS))
+        for n in table
+    ],
+)
+def test_declared_component_options_are_what_the_builders_take(kind: str, name: str) -> None:
+    table = {"source": SOURCES, "filter": FILTERS, "sink": SINKS}[kind]
+    component = table[name]
+    taken, takes_any = _keywords(component.build)
+    names = {o.name for o in component.all_options()}
+    assert takes_any or names <= taken, sorted(names - taken)
+    required = {
+        n
+        for n, p in inspect.signature(component.build).parameters.items()
+        if n in taken and p.default is inspect.Parameter.empty
+    }
+    assert required <= names, sorted(required - names)
