@@ -15,12 +15,15 @@ from aerflow.synthetic import rotating_bar
 from .conftest import DATA_DIR, MANIFEST_FILES
 
 
-def aerflow_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def aerflow_cli(
+    *args: str | Path, cwd: Path | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "aerflow", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
+        input=input,
         timeout=300,
     )
 
@@ -60,18 +63,34 @@ def test_convert_to_named_format(tmp_path: Path) -> None:
         assert (reader.read().events == aerflow.read(tmp_path / "in.dat")).all()
 
 
-def test_convert_needs_a_sensor_size(tmp_path: Path) -> None:
+def test_convert_without_a_sensor_size_takes_the_events_extent(tmp_path: Path) -> None:
     events = rotating_bar(duration_us=20_000)
     aerflow.write(tmp_path / "in.dat", events, width=None, height=None)
     result = aerflow_cli("convert", tmp_path / "in.dat", tmp_path / "out.raw")
-    assert result.returncode == 1
-    assert "--width" in result.stderr
-    assert not (tmp_path / "out.raw").exists()
+    assert result.returncode == 0, result.stderr
+    extent = (int(events["x"].max()) + 1, int(events["y"].max()) + 1)
+    with aerflow.open(tmp_path / "out.raw") as reader:
+        assert reader.properties.sensor_size == extent
+        assert np.array_equal(reader.read().events, events)
     sized = aerflow_cli(
         "convert", tmp_path / "in.dat", tmp_path / "out.raw", "--width", "640", "--height", "480"
     )
     assert sized.returncode == 0, sized.stderr
-    assert np.array_equal(aerflow.read(tmp_path / "out.raw"), events)
+    with aerflow.open(tmp_path / "out.raw") as reader:
+        assert reader.properties.sensor_size == (640, 480)
+        assert np.array_equal(reader.read().events, events)
+
+
+def test_a_stream_without_a_sensor_size_is_refused_by_a_format_that_stores_one(
+    tmp_path: Path,
+) -> None:
+    """Standard input cannot be read twice for its extent: the output asks for a size."""
+    result = aerflow_cli(
+        "input", "stdin", "output", "file", tmp_path / "out.raw", input="t,x,y,on\n1,2,3,1\n"
+    )
+    assert result.returncode == 1
+    assert "--width" in result.stderr
+    assert not (tmp_path / "out.raw").exists()
 
 
 def test_formats_lists_every_registered_format() -> None:

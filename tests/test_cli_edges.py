@@ -159,14 +159,16 @@ def test_an_option_name_two_formats_share_takes_each_formats_values(tmp_path: Pa
 
 
 def test_any_input_file_takes_a_sensor_size(tmp_path: Path) -> None:
-    """A .npy has no sensor size: a RAW output then needs --width/--height, which every
-    input file takes (ATIS .bin and CSV readers use them; for others they state the size)."""
+    """A .npy has no sensor size: a RAW output then gets the events' extent, or the size
+    --width/--height give, which every input file takes (ATIS .bin and CSV readers use them;
+    for others they state the size)."""
     events = np.zeros(3, aerflow.EVENTS_DTYPE)
     events["t"], events["x"], events["y"] = [1, 2, 3], [5, 600, 7], [9, 10, 470]
     np.save(tmp_path / "ev.npy", events)
-    missing = aerflow_cli("input", "file", "ev.npy", "output", "file", "x.raw", cwd=tmp_path)
-    assert_one_line_error(missing, "pass --width and --height")
-    assert not (tmp_path / "x.raw").exists()
+    inferred = aerflow_cli("input", "file", "ev.npy", "output", "file", "x.raw", cwd=tmp_path)
+    assert inferred.returncode == 0, inferred.stderr
+    with aerflow.open(tmp_path / "x.raw") as reader:
+        assert reader.properties.sensor_size == (601, 471)
     sized = aerflow_cli(
         "input", "file", "ev.npy", "--width", "640", "--height", "480",
         "output", "file", "x.raw", cwd=tmp_path,
@@ -191,9 +193,8 @@ def test_info_convert_and_plot_take_the_input_file_options(tmp_path: Path) -> No
     )
     assert converted.returncode == 0, converted.stderr
     assert aerflow.read(tmp_path / "ev.raw").tolist() == events.tolist()
-    assert_one_line_error(
-        aerflow_cli("convert", "ev.npy", "no.raw", cwd=tmp_path), "pass --width and --height"
-    )
+    inferred = aerflow_cli("info", "ev.npy", cwd=tmp_path)
+    assert "601x471 (the events' extent" in inferred.stdout
     # A reader's own option through info: ATIS .bin drops events outside a given size.
     (tmp_path / "a.bin").write_bytes(bytes([1, 2, 0, 0, 5, 30, 2, 0, 0, 6]))
     small = aerflow_cli("info", "a.bin", "--width", "10", "--height", "10", cwd=tmp_path)

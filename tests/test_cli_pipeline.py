@@ -128,10 +128,24 @@ def test_user_errors_are_one_line(tmp_path: Path, args: list[str], message: byte
     assert list(tmp_path.iterdir()) == []  # nothing half-written
 
 
-def test_bad_option_value_is_an_argparse_error(tmp_path: Path) -> None:
-    result = aerflow_cli("input", "synthetic", "--pattern", "spiral", "output", "null")
-    assert result.returncode == 2
-    assert b"invalid choice: 'spiral'" in result.stderr
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["input", "synthetic", "--pattern", "spiral", "output", "null"],
+        ["input", "synthetic", "--no-such-option", "output", "null"],
+        ["input", "synthetic", "--rate", "fast", "output", "null"],
+        ["info"],
+        ["convert", "a.raw"],
+        ["no-such-command"],
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_1(args: list[str]) -> None:
+    result = aerflow_cli(*args)
+    assert result.returncode == 1
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("aerflow: error: aerflow"), lines
+    assert "--help" in lines[0]
 
 
 def test_help_for_blocks_lists_what_the_library_has() -> None:

@@ -22,14 +22,20 @@ from ..errors import AerflowError
 from ..render.commands import add_plot_commands, run_plot
 from ..stream import Stream
 from .devices import add_device_commands, run_devices, run_udev
-from .pipeline import KEYWORDS, add_file_source_options, file_source_options, run_pipeline
+from .pipeline import (
+    KEYWORDS,
+    OneLineErrors,
+    add_file_source_options,
+    file_source_options,
+    run_pipeline,
+)
 from .summary import summarize
 
 __all__ = ["run"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="aerflow",
         description="Move neuromorphic event data from any source to any sink.",
         epilog="pipelines: aerflow input KIND ARGS [filter NAME ARGS]... output KIND ARGS... "
@@ -116,11 +122,11 @@ def run(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     pipeline = _is_pipeline(argv)
-    args = None if pipeline else _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="aerflow: %(message)s")
     warnings.simplefilter("default")
     warnings.formatwarning = lambda message, *_: f"aerflow: warning: {message}\n"
     try:
+        args = None if pipeline else _parser().parse_args(argv)
         if args is None:
             run_pipeline(argv)
         elif args.command == "formats":

@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import registry
 from ..components import FILTERS, SINKS, SOURCES, Component, file_read_options
@@ -25,7 +25,7 @@ from ..pipeline import run
 from ..registry import Option
 from .progress import ProgressBar
 
-__all__ = ["KEYWORDS", "run_pipeline"]
+__all__ = ["KEYWORDS", "OneLineErrors", "run_pipeline"]
 
 KEYWORDS = ("input", "filter", "output")
 _TABLES = {"input": SOURCES, "filter": FILTERS, "output": SINKS}
@@ -59,14 +59,20 @@ def _split(argv: Sequence[str]) -> tuple[list[str], list[_Block]]:
     return leading, blocks
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """A parser whose usage errors are one line and exit status 1, as every other error of
+    the command line (``--help`` still prints the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise AerflowError(f"{self.prog}: {message} (`{self.prog} --help` lists the options)")
+
+
 # Option values that start with '-' and a digit are values, not flags: "--offset -1s".
 _NEGATIVE_VALUE = re.compile(r"^-\d")
 
 
 def _argument_parser(keyword: str, component: Component) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"aerflow {keyword} {component.name}", description=component.help
-    )
+    parser = OneLineErrors(prog=f"aerflow {keyword} {component.name}", description=component.help)
     # argparse takes only plain negative numbers as values; times such as -1s or -10ms too.
     parser._negative_number_matcher = _NEGATIVE_VALUE
     for option in component.all_options():
@@ -198,7 +204,7 @@ def _for_the_named_format(keyword: str, component: Component, words: list[str]) 
 
 
 def _global_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="aerflow",
         usage="aerflow [--quiet] [--sync] input KIND ARGS [filter NAME ARGS]... "
         "output KIND ARGS [output KIND ARGS]...",
@@ -255,6 +261,14 @@ def _report_reception(source: Any, quiet: bool) -> None:
     """What a network source received, on stderr: a line of statistics (unless --quiet),
     and a warning whatever --quiet says when nothing usable arrived."""
     stats = getattr(source, "stats", None)
+    if stats is not None and hasattr(stats, "reconnects"):  # a DV network stream
+        if not quiet:
+            sys.stderr.write(
+                f"aerflow: received {stats.packets:,} DV packets, {stats.events:,} events; "
+                f"skipped {stats.skipped:,}, malformed {stats.malformed:,}, "
+                f"outside the sensor {stats.out_of_range:,}, reconnects {stats.reconnects:,}\n"
+            )
+        return
     if stats is None or not hasattr(stats, "datagrams"):
         return
     if not quiet:
