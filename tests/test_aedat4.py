@@ -499,10 +499,6 @@ def test_writer_refuses_what_it_cannot_store(tmp_path: Path) -> None:
         aerflow.write(tmp_path / "b.aedat4", events, width=10, height=10)
     with pytest.raises(ValueError, match="32768"):
         aerflow.open(tmp_path / "c.aedat4", "w", width=40000, height=10)
-    triggers = np.zeros(1, aerflow.TRIGGERS_DTYPE)
-    triggers["id"] = 9
-    with pytest.raises(ValueError, match="channels"):
-        aerflow.write(tmp_path / "d.aedat4", events, triggers=triggers, width=346, height=260)
     late = events.copy()
     late["t"][0] = 1 << 63
     with pytest.raises(ValueError, match="int64"):
@@ -1066,3 +1062,18 @@ def test_file_with_two_event_streams(tmp_path: Path) -> None:
         assert reader.properties.sensor_size == (50, 40)
         assert_same_events(reader.read().events, second)
     assert_same_events(ref.decode_file(path)["events"].astype(aerflow.EVENTS_DTYPE), first)
+
+
+def test_trigger_channels_past_5_are_dropped_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = np.zeros(2, aerflow.EVENTS_DTYPE)
+    events["t"] = [1, 2]
+    triggers = np.array([(1, 9, True), (2, 2, False)], aerflow.TRIGGERS_DTYPE)
+    path = tmp_path / "d.aedat4"
+    with aerflow.open(path, "w", width=346, height=260) as writer:
+        writer.write(aerflow.Packet(events, triggers))
+    assert writer.unwritten == {"triggers": 1}
+    assert "1 triggers not written: AEDAT 4 triggers have channels 0-5" in caplog.text
+    with aerflow.open(path) as reader:
+        assert reader.read().triggers.tolist() == [(2, 2, False)]

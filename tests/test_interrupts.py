@@ -217,8 +217,8 @@ def test_closing_a_read_ahead_stream_does_not_wait_for_a_stuck_source() -> None:
 
 def test_pacing_on_a_read_ahead_thread_ends_when_the_stream_closes() -> None:
     events = np.zeros(2, EVENTS_DTYPE)
-    events["t"] = [0, 3_600_000_000]  # an hour apart: pacing would wait an hour
-    stream = IterableStream([Packet(events)], Properties("t", 1, 1)).pace(speed=1.0)
+    events["t"] = [0, 40_000]  # at this speed, the second event comes 4000 s after the first
+    stream = IterableStream([Packet(events)], Properties("t", 1, 1)).pace(speed=0.00001)
     ahead = stream.ahead(1)
     packets = iter(ahead)
     next(packets)

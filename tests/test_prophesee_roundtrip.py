@@ -532,15 +532,22 @@ def test_events_outside_the_sensor_are_refused(fmt: str, x: int, y: int, tmp_pat
 
 
 @pytest.mark.parametrize("fmt", [*RAW_FORMATS, "dat"])
-def test_trigger_ids_beyond_the_format_are_refused(fmt: str, tmp_path: Path) -> None:
+def test_trigger_ids_beyond_the_format_are_dropped_and_counted(
+    fmt: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The id field is TRIGGER_IDS[fmt] wide: wider ids are left out (never wrapped into a
+    wrong id), counted and logged once; the others are written."""
     path = tmp_path / f"ids{suffix(fmt)}"
-    triggers = make_triggers([(5, TRIGGER_IDS[fmt] + 1, True)])
+    most = TRIGGER_IDS[fmt]
+    triggers = make_triggers([(5, most + 1, True), (6, most, False), (7, 255, True)])
     options = {"kind": "trigger"} if fmt == "dat" else {}
-    with pytest.raises(ValueError, match="trigger ids"):
-        aerflow.write(
-            path, make_events([]), format=fmt, triggers=triggers, width=4, height=4, **options
-        )
-    assert not path.exists()
+    with aerflow.open(path, "w", format=fmt, width=4, height=4, **options) as writer:
+        writer.write(aerflow.Packet(make_events([]), triggers))
+    assert writer.unwritten == {"triggers": 2}
+    assert caplog.text.count("2 triggers not written") == 1
+    with aerflow.open(path) as reader:
+        back = reader.read().triggers
+    assert back.tolist() == [(6, most, False)]
     assert leftovers(tmp_path) == []
 
 
