@@ -23,16 +23,10 @@ from .helpers import assert_same_events
 
 WRITERS = [f.name for f in aerflow.list_formats() if f.writer]
 SUFFIX = {f.name: (f.extensions or (".bin",))[0] for f in aerflow.list_formats()}
-# Formats of shared recordings that aerflow does not read yet.
-NOT_READ_YET = {
-    "hdf5": "Prophesee HDF5/ECF reading is not built yet",
-    "rosbag": "ROS 1 bag reading is not built yet",
-    "rosbag2": "ROS 2 bag reading is not built yet",
-}
 REAL_FILES = sorted(
     name
     for name, entry in MANIFEST_FILES.items()
-    if DATA_DIR is not None and (DATA_DIR / name).is_file() and entry["format"] not in NOT_READ_YET
+    if DATA_DIR is not None and (DATA_DIR / name).is_file()
 )
 # (recording, writer) -> words the writer's refusal must contain, and why it is right.
 REFUSALS = {
@@ -43,6 +37,10 @@ REFUSALS = {
     ("evt3/expelliarmus_evt3_gen41_2020-09-14.raw", "aedat2"): (
         "does not fit camera",
         "AEDAT 2.0 addresses hold at most a 1024x512 (DAVIS) sensor, not 1280x720",
+    ),
+    ("hdf5/evt3_gen41_5000_ecf.hdf5", "aedat2"): (
+        "does not fit camera",
+        "the same 1280x720 recording as the EVT 3.0 one, in Prophesee HDF5",
     ),
 }
 
@@ -95,15 +93,3 @@ def test_refusals_name_real_pairs() -> None:
     """A listed refusal that no longer matches a recording and a writer is stale."""
     assert {name for name, _ in REFUSALS} <= set(REAL_FILES)
     assert {fmt for _, fmt in REFUSALS} <= set(WRITERS)
-
-
-@pytest.mark.parametrize("fmt", sorted(NOT_READ_YET))
-def test_formats_not_read_yet_are_refused_clearly(fmt: str, tmp_path: Path) -> None:
-    """Recordings in formats aerflow does not read yet get a clear error, not a wrong
-    decode; when one becomes readable, it leaves NOT_READ_YET and joins the matrix."""
-    names = [n for n, e in MANIFEST_FILES.items() if e["format"] == fmt]
-    if DATA_DIR is None or not names:
-        pytest.skip("no shared data")
-    for name in names:
-        with pytest.raises(aerflow.AerflowError):
-            aerflow.read(DATA_DIR / name)

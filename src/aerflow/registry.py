@@ -52,6 +52,8 @@ class FormatInfo:
     write_options: tuple[Option, ...] = ()
     default_for_extension: bool = field(default=False)
     """Chosen for writing when a path's extension is shared by several formats."""
+    sniff_folder: Callable[[str], bool] | None = None
+    """For formats stored as a folder (a ROS 2 bag): True when the folder at a path is one."""
 
     def reader_class(self) -> Any:
         return _load(self.reader, self.name, "reading")
@@ -99,6 +101,11 @@ def detect(path: str | os.PathLike[str], format: str | None = None) -> FormatInf
     if format is not None:
         return get(format)
     path = os.fspath(path)
+    if os.path.isdir(path):
+        for info in _REGISTRY.values():
+            if info.reader and info.sniff_folder is not None and info.sniff_folder(path):
+                return info
+        raise UnknownFormatError(f"{path} is a folder that no format reads; name a file")
     with open(path, "rb") as file:
         head = file.read(SNIFF_BYTES)
     for info in _REGISTRY.values():

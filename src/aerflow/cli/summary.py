@@ -45,7 +45,7 @@ class Summary:
             ]
             if duration > 0:
                 rows.append(("mean rate", f"{self.events / duration:.6f} Mev/s"))
-        return rows
+        return rows + list(self.details)
 
 
 def summarize(reader: Stream) -> Summary:
@@ -69,4 +69,5 @@ def summarize(reader: Stream) -> Summary:
         triggers=triggers,
         first_t=first_t,
         last_t=last_t,
+        details=tuple(details()) if callable(details := getattr(reader, "details", None)) else (),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..registry import FormatInfo, Option, register
 from .prophesee_header import parse_header, raw_encoding
+from .ros_detect import is_ros2_folder, sniff_ros1, sniff_ros2
 
 _CHUNK = Option("chunk_size", int, "bytes decoded per step (memory per packet scales with it)")
 _SIZE = (
@@ -335,6 +336,93 @@ register(
             Option("compress", bool, "deflate the arrays", default=False),
             Option("width", int, "sensor width (stored as sensor_size)"),
             Option("height", int, "sensor height"),
+        ),
+    )
+)
+
+
+_ROS_READ = (
+    Option("topic", str, "event topic to read (default: the bag's only one)"),
+    Option("chunk_size", int, "message bytes decoded per packet"),
+)
+_ROS_WRITE = (
+    Option("width", int, "sensor width"),
+    Option("height", int, "sensor height"),
+    Option("topic", str, "topic to write", default="/events"),
+    Option(
+        "message_type",
+        str,
+        "message type",
+        default="event_camera_msgs/EventPacket",
+        choices=(
+            "event_camera_msgs/EventPacket",
+            "dvs_msgs/EventArray",
+            "prophesee_event_msgs/EventArray",
+        ),
+    ),
+    Option(
+        "encoding",
+        str,
+        "EventPacket encoding",
+        default="evt3",
+        choices=("evt3", "mono", "trigger", "libcaer", "libcaer_cmp"),
+    ),
+    Option("message_duration", str, "event time each message covers", default="1ms"),
+    Option("frame_id", str, "header frame_id", default=""),
+    Option("time_origin", int, "µs subtracted before EVT 3.0 encoding (kept in time_base)"),
+)
+register(
+    FormatInfo(
+        name="rosbag",
+        description="ROS 1 bag: event_camera_msgs/EventPacket (evt3, mono, trigger, libcaer, "
+        "libcaer_cmp), dvs_msgs or prophesee_event_msgs EventArray (needs aerflow[ros])",
+        extensions=(".bag",),
+        sniff=sniff_ros1,
+        reader="aerflow.formats.rosbag:Ros1BagReader",
+        writer="aerflow.formats.rosbag:Ros1BagWriter",
+        read_options=_ROS_READ,
+        write_options=_ROS_WRITE,
+    )
+)
+register(
+    FormatInfo(
+        name="rosbag2",
+        description="ROS 2 bag (a folder with metadata.yaml, or its .mcap / .db3 file): the "
+        "same messages as rosbag, CDR (needs aerflow[ros])",
+        extensions=(".mcap", ".db3"),
+        sniff=sniff_ros2,
+        reader="aerflow.formats.rosbag:Ros2BagReader",
+        writer="aerflow.formats.rosbag:Ros2BagWriter",
+        read_options=_ROS_READ,
+        write_options=_ROS_WRITE,
+        sniff_folder=is_ros2_folder,
+    )
+)
+
+
+def _sniff_hdf5(head: bytes) -> bool:
+    # The signature sits at 0 or after a user block of 512 · 2**k bytes; whether the file is
+    # a Prophesee one (a /CD/events dataset) the reader checks, refusing other HDF5 files.
+    return any(head.startswith(b"\x89HDF\r\n\x1a\n", at) for at in (0, 512, 1024, 2048, 4096))
+
+
+register(
+    FormatInfo(
+        name="hdf5",
+        description="Prophesee HDF5 (Metavision 4+: ECF-compressed CD events, triggers; "
+        "needs aerflow[hdf5])",
+        extensions=(".hdf5", ".h5"),
+        sniff=_sniff_hdf5,
+        reader="aerflow.formats.hdf5:Hdf5Reader",
+        writer="aerflow.formats.hdf5:Hdf5Writer",
+        read_options=(
+            Option("chunk_size", int, "stored bytes gathered into each packet when iterating"),
+            Option("threads", int, "threads decoding in read() (default 2)"),
+            *_SIZE,
+        ),
+        write_options=(
+            Option("width", int, "sensor width, at most 2048 (default: from the events)"),
+            Option("height", int, "sensor height, at most 2048"),
         ),
     )
 )
