@@ -196,6 +196,16 @@ class SecondShare:
 _MAPPED_MIN_EVENTS = 1 << 20
 
 
+def chunk_and_threads(chunk_size: int, threads: int | None) -> tuple[int, int]:
+    """``chunk_size`` (bytes per packet) and ``threads`` for :meth:`FileReader.read`,
+    checked; threads default to 2, or 1 on a single core."""
+    if int(chunk_size) < 1:
+        raise ValueError("chunk_size must be at least 1 byte")
+    if threads is not None and int(threads) < 1:
+        raise ValueError("threads must be at least 1")
+    return int(chunk_size), int(threads) if threads is not None else min(2, os.cpu_count() or 1)
+
+
 def _allocate_events(capacity: int) -> npt.NDArray[Any]:
     """An events array to fill, large ones mapped anonymously in ordinary pages.
 

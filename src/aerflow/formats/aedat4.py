@@ -44,6 +44,7 @@ from ._base import (
     Properties,
     _allocate_events,
     check_sensor_size,
+    chunk_and_threads,
 )
 from .aedat4_description import (
     COMPRESSIONS,
@@ -140,12 +141,7 @@ class Aedat4Reader(FileReader):
         stream: int | None = None,
     ) -> None:
         super().__init__(path)
-        if int(chunk_size) < 1:
-            raise ValueError("chunk_size must be at least 1 byte")
-        if threads is not None and int(threads) < 1:
-            raise ValueError("threads must be at least 1")
-        self.chunk_size = int(chunk_size)
-        self.threads = int(threads) if threads is not None else min(2, os.cpu_count() or 1)
+        self.chunk_size, self.threads = chunk_and_threads(chunk_size, threads)
         size = check_sensor_size(width, height)
         self._file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
         self._map: mmap.mmap | None = None

@@ -38,7 +38,14 @@ import numpy.typing as npt
 
 from ..errors import FormatError, NotThisFormatError, OutOfRangeWarning
 from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, empty_triggers, parse_time
-from ._base import DEFAULT_CHUNK_SIZE, FileReader, Properties, _allocate_events, _move_down
+from ._base import (
+    DEFAULT_CHUNK_SIZE,
+    FileReader,
+    Properties,
+    _allocate_events,
+    _move_down,
+    chunk_and_threads,
+)
 from ._base import check_sensor_size as _check_sensor_size
 from ._ecf import STATUS_MESSAGES, decode_chunks
 from .hdf5_writer import (
@@ -115,12 +122,7 @@ class Hdf5Reader(FileReader):
         height: int | None = None,
     ) -> None:
         super().__init__(path)
-        if int(chunk_size) < 1:
-            raise ValueError("chunk_size must be at least 1 byte")
-        if threads is not None and int(threads) < 1:
-            raise ValueError("threads must be at least 1")
-        self.chunk_size = int(chunk_size)
-        self.threads = int(threads) if threads is not None else min(2, os.cpu_count() or 1)
+        self.chunk_size, self.threads = chunk_and_threads(chunk_size, threads)
         size = _check_sensor_size(width, height)
         h5py = require_h5py()
         self._h5: Any = None
