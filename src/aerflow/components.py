@@ -179,6 +179,13 @@ def _open_udp(address: str, port: int | None = None, **options: Any) -> Stream:
     return receiver
 
 
+def _open_dv(address: str, **options: Any) -> Stream:
+    from .net import DvClient
+
+    client: Stream = DvClient(address, **options)  # connects when its data is first asked for
+    return client
+
+
 def _open_camera(
     recording: str | None = None,
     serial: str | None = None,
@@ -278,6 +285,33 @@ SOURCES: dict[str, Component] = {
                 Option("timeout", float, "give up when nothing arrives within this many seconds"),
             ),
             _open_udp,
+        ),
+        Component(
+            "dv",
+            "a DV network stream (DV's network output, dv-processing NetworkWriter)",
+            (
+                Option(
+                    "address",
+                    str,
+                    "tcp://HOST:PORT (a bare PORT: 127.0.0.1), tls://HOST:PORT or unix:///PATH",
+                    positional=True,
+                    required=True,
+                ),
+                Option("timeout", float, "give up when no data comes for this many seconds"),
+                Option(
+                    "retry",
+                    float,
+                    "keep trying to connect, and to connect again when the connection breaks, "
+                    "for this many seconds",
+                ),
+                Option("stream", int, "id of the event stream, when the server sends several"),
+                Option("width", int, "sensor width (default: the server's description)"),
+                Option("height", int, "sensor height"),
+                Option("tls_ca", str, "TLS: CA file (PEM) that signed the server's certificate"),
+                Option("tls_cert", str, "TLS: client certificate (PEM), for servers that ask"),
+                Option("tls_key", str, "TLS: private key of --tls-cert (PEM)"),
+            ),
+            _open_dv,
         ),
         Component("stdin", "CSV text on standard input", _TEXT_OPTIONS, _open_stdin),
         Component(
@@ -520,6 +554,16 @@ def _udp_sink(
     return sink
 
 
+def _dv_sink(properties: Properties, address: str, **options: Any) -> Sink:
+    from .net import DvServer
+
+    options = {k: v for k, v in options.items() if v is not None}
+    options.setdefault("width", properties.width)
+    options.setdefault("height", properties.height)
+    sink: Sink = DvServer(address, **options)
+    return sink
+
+
 SINKS: dict[str, Component] = {
     c.name: c
     for c in (
@@ -556,6 +600,42 @@ SINKS: dict[str, Component] = {
                 Option("rate_limit", float, "at most this many events per second"),
             ),
             _udp_sink,
+        ),
+        Component(
+            "dv",
+            "serve DV clients (DV, dv-processing NetworkReader) over TCP or a UNIX socket",
+            (
+                Option(
+                    "address",
+                    str,
+                    "tcp://HOST:PORT to listen on (a bare PORT: 127.0.0.1 only; "
+                    "tcp://0.0.0.0:PORT: every interface) or unix:///PATH",
+                    positional=True,
+                    required=True,
+                ),
+                Option(
+                    "streams",
+                    str,
+                    "what to serve, comma separated: events, triggers, imu, frames "
+                    "(DV and dv-processing clients take one)",
+                    default="events",
+                ),
+                Option(
+                    "compression",
+                    str,
+                    "packet compression",
+                    default="none",
+                    choices=("none", "lz4", "lz4_high", "zstd", "zstd_high"),
+                ),
+                Option("clients", int, "wait for this many clients before sending", default=0),
+                Option("queue_bytes", int, "bytes a client may fall behind before it is dropped"),
+                Option("camera", str, "source name in the stream description"),
+                Option("linger", float, "seconds to finish sending at the end", default=1.0),
+                Option("tls_cert", str, "TLS: the server's certificate chain (PEM)"),
+                Option("tls_key", str, "TLS: private key of --tls-cert (PEM)"),
+                Option("tls_ca", str, "TLS: accept only clients with a certificate this CA signed"),
+            ),
+            _dv_sink,
         ),
         Component("null", "count events and discard them", (), lambda properties: NullSink()),
     )

@@ -56,6 +56,7 @@ from .aedat4_description import (
 )
 from .aedat4_flatbuffers import read_i32
 from .aedat4_packets import (
+    PACKET_HEADER,
     PayloadError,
     decode_events,
     decode_frame,
@@ -66,7 +67,16 @@ from .aedat4_packets import (
 )
 from .aedat4_writer import Aedat4Writer
 
-__all__ = ["Aedat4Reader", "Aedat4Writer", "StreamInfo"]
+__all__ = [
+    "SCAN_END",
+    "SCAN_FULL",
+    "SCAN_NEGATIVE_SIZE",
+    "SCAN_TORN",
+    "Aedat4Reader",
+    "Aedat4Writer",
+    "StreamInfo",
+    "scan_packets",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,34 +84,37 @@ EVENTS, TRIGGERS, IMU, FRAMES, SKIPPED = range(5)
 _KINDS = {"TRIG": TRIGGERS, "IMUS": IMU, "FRME": FRAMES}
 _KIND_NAMES = {EVENTS: "events", TRIGGERS: "triggers", IMU: "IMU", FRAMES: "frame"}
 _COORDINATE_LIMIT = 1 << 15  # events hold int16 coordinates
-_HEADER = 8  # int32 stream id, int32 payload size
+_HEADER = PACKET_HEADER.size  # int32 stream id, int32 payload size
 _READ_BATCH_MIN = 1 << 18
 _READ_BATCH_MAX = 1 << 23
 
-_END, _TORN, _NEGATIVE_SIZE, _FULL = range(4)
+SCAN_END, SCAN_TORN, SCAN_NEGATIVE_SIZE, SCAN_FULL = range(4)
+"""Why :func:`scan_packets` stopped: at ``end`` exactly, before a packet that ``end`` cuts,
+at a header with a negative size, with its output arrays full."""
 
 
 @nb.njit(nogil=True, cache=True)
-def _scan(
+def scan_packets(
     data: Any, position: int, end: int, offsets: Any, streams: Any, sizes: Any
 ) -> tuple[int, int, int]:
     """Walk packet headers from ``position`` up to ``end``, recording each packet's header
-    position, stream id and payload size. Returns (packets found, where it stopped, why)."""
+    position, stream id and payload size. Returns (packets found, where it stopped, why:
+    one of ``SCAN_*``). Shared by files and DV network streams."""
     n = 0
     while position + _HEADER <= end:
         if n == offsets.size:
-            return n, position, _FULL
+            return n, position, SCAN_FULL
         size = read_i32(data, position + 4)
         if size < 0:
-            return n, position, _NEGATIVE_SIZE
+            return n, position, SCAN_NEGATIVE_SIZE
         if position + _HEADER + size > end:
-            return n, position, _TORN
+            return n, position, SCAN_TORN
         offsets[n] = position
         streams[n] = read_i32(data, position)
         sizes[n] = size
         position += _HEADER + size
         n += 1
-    return n, position, _END if position == end else _TORN
+    return n, position, SCAN_END if position == end else SCAN_TORN
 
 
 @dataclass
@@ -243,22 +256,22 @@ class Aedat4Reader(FileReader):
         sizes: npt.NDArray[Any] = np.empty(capacity, np.int64)
         position, n = self._data_offset, 0
         while True:
-            found, position, status = _scan(
+            found, position, status = scan_packets(
                 self._data, position, end, offsets[n:], streams[n:], sizes[n:]
             )
             n += found
-            if status != _FULL:
+            if status != SCAN_FULL:
                 break
             capacity *= 2
             offsets, streams, sizes = (np.resize(a, capacity) for a in (offsets, streams, sizes))
-        if status == _NEGATIVE_SIZE:
+        if status == SCAN_NEGATIVE_SIZE:
             raise FormatError(
                 f"packet header with a negative payload size "
                 f"({int(read_i32(self._data, position + 4))})",
                 path=self.path,
                 offset=position,
             )
-        self._torn_at = position if status == _TORN else None
+        self._torn_at = position if status == SCAN_TORN else None
         self._offsets = offsets[:n].copy()
         self._streams = streams[:n].copy()
         self._sizes = sizes[:n].copy()

@@ -92,10 +92,10 @@ class IOHeader:
     """Where the first packet starts (the byte after the header)."""
 
 
-def parse_io_header(data: Any, file_size: int) -> IOHeader:
+def parse_io_header(data: Any, file_size: int, start: int = len(MAGIC)) -> IOHeader:
     """Parse the IOHeader FlatBuffer in ``data`` (the file's bytes from the start, at least
-    up to the end of the header)."""
-    start = len(MAGIC)
+    up to the end of the header). ``start`` is where its size prefix lies: after the version
+    line in a file, at 0 on DV's network streams, which send the header alone."""
     if len(data) < start + 4:
         raise HeaderError("the file ends inside the IOHeader's size prefix", start)
     (size,) = struct.unpack_from("<I", data, start)

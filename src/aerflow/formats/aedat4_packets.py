@@ -48,6 +48,7 @@ from .aedat4_flatbuffers import (
 
 __all__ = [
     "DV_EVENT_DTYPE",
+    "PACKET_HEADER",
     "TABLE_DTYPE",
     "TRIGGER_TYPES",
     "PayloadError",
@@ -109,6 +110,10 @@ TRIGGER_TYPES: dict[int, tuple[int, bool]] = {
 read as id 255, rising."""
 UNKNOWN_TRIGGER_ID = 255
 _TRIGGER_CODES = {value: code for code, value in TRIGGER_TYPES.items()}
+
+PACKET_HEADER = struct.Struct("<ii")
+"""What precedes every packet payload, in files and on DV's network streams alike: the int32
+stream id and the int32 size of the (compressed) payload."""
 
 _MAX_ELEMENTS = 1 << 31
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -34,6 +33,7 @@ from .aedat4_description import (
     io_header_size,
 )
 from .aedat4_packets import (
+    PACKET_HEADER,
     TABLE_DTYPE,
     compress,
     encode_events,
@@ -43,7 +43,7 @@ from .aedat4_packets import (
     encode_triggers,
 )
 
-__all__ = ["DEFAULT_PACKET_EVENTS", "Aedat4Writer"]
+__all__ = ["DEFAULT_PACKET_EVENTS", "Aedat4Writer", "describe_stream"]
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ class Aedat4Writer(FileWriter):
     def _write_payload(
         self, stream: int, data: bytes | memoryview, count: int, first: int, last: int
     ) -> None:
-        self._file.write(struct.pack("<ii", stream, len(data)))
+        self._file.write(PACKET_HEADER.pack(stream, len(data)))
         self._file.write(data)
         self._entries.append((self._offset + 8, stream, len(data), count, first, last))
         self._offset += 8 + len(data)
@@ -331,19 +331,32 @@ class Aedat4Writer(FileWriter):
             max(self._frame_extent[1], 1),
         )
         streams = []
-        for stream, (identifier, output, description) in _STREAMS.items():
+        for stream in _STREAMS:
             if not full and stream not in self._used:
                 continue
-            info = {"source": self.camera, "tsOffset": "0"}
+            size: tuple[str, str] | None = None
             if stream == EVENTS_ID:
-                info["sizeX"], info["sizeY"] = (limit, limit) if full else map(str, sensor)
+                size = (limit, limit) if full else (str(sensor[0]), str(sensor[1]))
             elif stream == FRAMES_ID:
-                info["sizeX"], info["sizeY"] = (limit, limit) if full else map(str, frame_size)
-            attributes = {
-                "compression": compression,
-                "originalModuleName": "aerflow",
-                "originalOutputName": output,
-                "typeDescription": description,
-            }
-            streams.append(StreamInfo(stream, identifier, attributes, info))
+                size = (limit, limit) if full else (str(frame_size[0]), str(frame_size[1]))
+            streams.append(describe_stream(stream, compression, self.camera, size))
         return build_description(streams)
+
+
+def describe_stream(
+    stream: int, compression: str, source: str, size: tuple[str, str] | None = None
+) -> StreamInfo:
+    """How aerflow describes one of its streams (``EVENTS_ID``, ``FRAMES_ID``, ``IMU_ID``,
+    ``TRIGGERS_ID``), in files and to DV network clients: ``compression`` is a name of
+    :data:`COMPRESSIONS`, ``source`` the camera, ``size`` (sizeX, sizeY) where it has one."""
+    identifier, output, description = _STREAMS[stream]
+    info = {"source": source, "tsOffset": "0"}
+    if size is not None:
+        info["sizeX"], info["sizeY"] = size
+    attributes = {
+        "compression": compression,
+        "originalModuleName": "aerflow",
+        "originalOutputName": output,
+        "typeDescription": description,
+    }
+    return StreamInfo(stream, identifier, attributes, info)

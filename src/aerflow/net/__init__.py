@@ -1,4 +1,5 @@
-"""Network transports: events over UDP in aerflow's own format, SPIF/aestream's and faery's.
+"""Network transports: events over UDP in aerflow's own format, SPIF/aestream's and faery's,
+and DV's network streams over TCP and UNIX sockets (:class:`DvClient`, :class:`DvServer`).
 
     from aerflow.net import UdpReceiver, UdpSender
 
@@ -24,6 +25,15 @@ from .codecs import (
     get_wire_format,
     wire_format_names,
 )
+from .dv import (
+    DEFAULT_DV_PORT,
+    DvAddress,
+    DvClient,
+    DvClientStats,
+    DvServer,
+    DvServerStats,
+    parse_dv_address,
+)
 from .udp import (
     DEFAULT_PORT,
     RECEIVE_OPTIONS,
@@ -36,6 +46,7 @@ from .udp import (
 )
 
 __all__ = [
+    "DEFAULT_DV_PORT",
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "MAX_DATAGRAM_BYTES",
@@ -44,6 +55,11 @@ __all__ = [
     "SEND_OPTIONS",
     "WIRE_FORMATS",
     "Address",
+    "DvAddress",
+    "DvClient",
+    "DvClientStats",
+    "DvServer",
+    "DvServerStats",
     "StreamStats",
     "UdpReceiver",
     "UdpReceiverStats",
@@ -52,6 +68,7 @@ __all__ = [
     "WireFormat",
     "get_wire_format",
     "parse_address",
+    "parse_dv_address",
     "receive",
     "wire_format_names",
 ]
