@@ -293,3 +293,24 @@ def test_every_writer_refuses_writes_after_closing(fmt: str, how: str, tmp_path:
         assert list(tmp_path.iterdir()) == []
     else:
         assert_same_events(aerflow.read(path, format=fmt), events())
+
+
+@pytest.mark.parametrize("fmt", WRITERS)
+def test_writing_never_changes_the_process_umask(
+    fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setting the umask to read it would, for a moment, give files other threads create
+    the mode 0o666: a writer never calls os.umask, and its file still follows the umask."""
+    calls: list[int] = []
+    real_umask = os.umask
+    previous = real_umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or 0o027)
+        path = tmp_path / f"new{suffix(fmt)}"
+        write(path, fmt)
+    finally:
+        monkeypatch.undo()
+        real_umask(previous)
+    assert calls == []
+    if path.is_file():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640

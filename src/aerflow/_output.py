@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import secrets
 import shutil
 import socket
 import stat
@@ -44,10 +45,21 @@ def breaking_hard_links(allowed: bool = True) -> Iterator[None]:
         _BREAK_HARD_LINKS.reset(token)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create_beside(target: str, suffix: str) -> tuple[int, str]:
+    """A new file beside ``target``, made with mode 0o666 less the process umask, applied by
+    the system as it creates the file: the umask is never read by setting it, which would
+    change it for every thread meanwhile."""
+    directory = os.path.dirname(target) or "."
+    for _ in range(100):
+        name = os.path.join(
+            directory, f".{os.path.basename(target)}.{secrets.token_hex(4)}{suffix}"
+        )
+        try:
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            return os.open(name, flags, 0o666), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 class Output:
@@ -85,10 +97,7 @@ class Output:
         if self._stream is not None:
             spool_fd, self._temporary = tempfile.mkstemp(prefix=".aerflow-spool.", suffix=suffix)
         else:
-            directory = os.path.dirname(self._target) or "."
-            spool_fd, self._temporary = tempfile.mkstemp(
-                prefix=f".{os.path.basename(self._target)}.", suffix=suffix, dir=directory
-            )
+            spool_fd, self._temporary = _create_beside(self._target, suffix)
         self.file = os.fdopen(spool_fd, "w+b")
         self.working_path = self._temporary
 
@@ -141,7 +150,8 @@ class Output:
                 self._temporary = None
             self._finish_stream()
             return
-        os.chmod(self._temporary, self._mode if self._mode is not None else 0o666 & ~_umask())
+        if self._mode is not None:  # replacing a file: it keeps its mode
+            os.chmod(self._temporary, self._mode)
         if self._owner is not None and hasattr(os, "chown"):
             with contextlib.suppress(OSError):  # only where the process may
                 os.chown(self._temporary, *self._owner)
