@@ -218,7 +218,11 @@ def _open_camera(
 def _open_stdin(**options: Any) -> Stream:
     from .formats.text import TextReader
 
-    stream: Stream = TextReader.from_stream(sys.stdin.buffer, **options)
+    # The unbuffered file, not sys.stdin.buffer: a read-ahead thread left waiting on a silent
+    # pipe after Ctrl-C then holds no buffer lock that the interpreter's exit would wait for
+    # (a fatal error); the reader has a buffer of its own.
+    stdin = getattr(sys.stdin.buffer, "raw", sys.stdin.buffer)
+    stream: Stream = TextReader.from_stream(stdin, **options)
     return stream
 
 
