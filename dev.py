@@ -4,18 +4,17 @@
     python3 dev.py demo    # synthetic sensor -> RAW + MP4, denoised AEDAT 4, rate plot, info
     python3 dev.py test    # ruff, mypy and the whole test suite
 
-Needs only python3: when the system Python has no ensurepip (Debian without python3-venv),
-pip itself is fetched from PyPI.
+Needs only python3. Where the system Python has no ensurepip (Debian and Ubuntu keep it in
+python3-venv), it is installed with apt-get when this runs as root; otherwise the one command
+to run is printed.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
-import urllib.request
 import venv
 from pathlib import Path
 
@@ -30,24 +29,39 @@ def run(*command: str | Path) -> None:
     subprocess.run([str(c) for c in command], check=True, cwd=ROOT)
 
 
-def bootstrap_pip() -> None:
-    with urllib.request.urlopen("https://pypi.org/pypi/pip/json", timeout=60) as response:
-        release = json.load(response)
-    wheel = next(f for f in release["urls"] if f["filename"].endswith(".whl"))
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / wheel["filename"]
-        urllib.request.urlretrieve(wheel["url"], path)
-        run(PYTHON, path / "pip", "install", "--quiet", path)
+VENV_PACKAGE = "python3-venv"  # Debian's and Ubuntu's ensurepip
+
+
+def has_pip() -> bool:
+    return (
+        PYTHON.exists()
+        and not subprocess.run(
+            [str(PYTHON), "-m", "pip", "--version"], capture_output=True
+        ).returncode
+    )
+
+
+def create_environment() -> None:
+    try:
+        venv.create(VENV, with_pip=True, clear=True)
+        return
+    except subprocess.CalledProcessError:  # no ensurepip in this Python
+        shutil.rmtree(VENV, ignore_errors=True)
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if root and shutil.which("apt-get"):
+        run("apt-get", "update", "-qq")
+        run("apt-get", "install", "-y", "-qq", VENV_PACKAGE)
+        venv.create(VENV, with_pip=True, clear=True)
+        return
+    raise SystemExit(
+        f"{sys.executable} cannot make a virtual environment with pip (no ensurepip): "
+        f"run `sudo apt-get install {VENV_PACKAGE}` (Debian, Ubuntu), then this command again"
+    )
 
 
 def ensure_environment(extras: str) -> None:
-    if not PYTHON.exists():
-        try:
-            venv.create(VENV, with_pip=True)
-        except subprocess.CalledProcessError:
-            venv.create(VENV, with_pip=False, clear=True)
-    if subprocess.run([str(PYTHON), "-m", "pip", "--version"], capture_output=True).returncode:
-        bootstrap_pip()
+    if not has_pip():
+        create_environment()
     run(
         PYTHON,
         "-m",
