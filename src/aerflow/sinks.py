@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from .events import Packet
 
-__all__ = ["NullSink", "Sink"]
+__all__ = ["ClosedOnExit", "NullSink", "Sink"]
 
 
 @runtime_checkable
@@ -21,7 +21,35 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-class NullSink:
+_Self = TypeVar("_Self", bound="ClosedOnExit")
+
+
+class ClosedOnExit:
+    """A sink as a context manager: :meth:`close` when the ``with`` block ends normally,
+    :meth:`abort` (by default the same) when it ends with an error."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        self.close()
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class NullSink(ClosedOnExit):
     """Counts what it is given and keeps nothing (for benchmarks and dry runs)."""
 
     def __init__(self) -> None:
@@ -34,14 +62,3 @@ class NullSink:
 
     def close(self) -> None:
         pass
-
-    def __enter__(self) -> NullSink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -12,7 +12,6 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, ClassVar, final
 
 import numpy as np
@@ -23,6 +22,7 @@ from .._output import Output
 from .._room import OutputRoom
 from ..errors import OutOfRangeWarning, TruncatedDataWarning
 from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events, concatenate_packets
+from ..sinks import ClosedOnExit
 from ..stream import Properties, Stream
 
 __all__ = [
@@ -555,7 +555,7 @@ class TimeOrigin:
         return whole_second_origin(first_t, self.single_loop_us)
 
 
-class FileWriter(ABC):
+class FileWriter(ClosedOnExit, ABC):
     """A writer: a context manager taking packets or arrays. Its output is opened by the one
     policy of :class:`aerflow._output.Output`: a file is written under a temporary name and
     renamed into place on success (nothing the user had is lost on failure); a device, FIFO
@@ -658,7 +658,7 @@ class FileWriter(ABC):
     @abstractmethod
     def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None: ...
 
-    def _finalize(self) -> None:  # noqa: B027 - optional hook
+    def _finalize(self) -> None:
         """Last bytes before closing (e.g. pending state); nothing by default."""
 
     def close(self) -> None:
@@ -682,17 +682,3 @@ class FileWriter(ABC):
 
     def _discard(self) -> None:
         self._output.discard()
-
-    def __enter__(self) -> FileWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()

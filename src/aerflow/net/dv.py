@@ -38,7 +38,6 @@ import warnings
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -96,7 +95,9 @@ from ..formats.aedat4_writer import (
     TRIGGERS_ID,
     describe_stream,
 )
+from ..sinks import ClosedOnExit
 from ..stream import Properties, Stream
+from ._wakeup import ClosedByWakeUp
 from .address import Address, parse_address
 
 __all__ = [
@@ -298,7 +299,7 @@ class DvClientStats:
     reconnects: int = 0
 
 
-class DvClient(Stream):
+class DvClient(ClosedByWakeUp, Stream):
     """Connects to a DV server (DV's network output, dv-processing's ``NetworkWriter``, a
     :class:`DvServer`) at ``address`` and yields its data as packets.
 
@@ -884,24 +885,6 @@ class DvClient(Stream):
         )
 
     # -- closing ----------------------------------------------------------------------------
-    def close(self) -> None:
-        """Stop: an iteration or connection in progress (in any thread) ends promptly, then the
-        socket closes. Safe to call more than once."""
-        with self._lock:
-            if self._closing:
-                return
-            self._closing = True
-            if self._busy:
-                with contextlib.suppress(OSError):
-                    os.write(self._wake_write, b"x")
-                return
-            self._release()
-
-    def __del__(self) -> None:
-        if getattr(self, "_released", True) is False and not getattr(self, "_busy", False):
-            with contextlib.suppress(Exception):
-                self._release()
-
     def _release(self) -> None:
         if self._released:
             return
@@ -956,7 +939,7 @@ class _Connection:
         return not (self.dropped or self.handshaking)
 
 
-class DvServer:
+class DvServer(ClosedOnExit):
     """Serves packets to any number of DV clients (DV, dv-processing's ``NetworkReader``, a
     :class:`DvClient`) at ``address``.
 
@@ -1495,20 +1478,6 @@ class DvServer:
             found = os.stat(path)
             if stat.S_ISSOCK(found.st_mode) and (found.st_dev, found.st_ino) == self._unix_identity:
                 os.unlink(path)
-
-    def __enter__(self) -> DvServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def __repr__(self) -> str:
         return f"DvServer({str(self.address)!r}, streams={','.join(self.streams)!r})"

@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,9 @@ from ..errors import NetworkError, NetworkTimeoutError
 from ..events import EVENTS_DTYPE, Packet, as_events, empty_events
 from ..formats._base import check_sensor_size
 from ..registry import Option
+from ..sinks import ClosedOnExit
 from ..stream import Properties, Stream
+from ._wakeup import ClosedByWakeUp
 from .address import Address, parse_address
 from .codecs import (
     AERFLOW_MAGIC,
@@ -234,7 +235,7 @@ class UdpSenderStats:
     """Sends the system refused because nothing listened at the destination (retried)."""
 
 
-class UdpSender:
+class UdpSender(ClosedOnExit):
     """Sends packets of events to ``address`` in one of the wire formats.
 
     ``address`` is ``"host:port"``, ``"[::1]:port"`` or a port on 127.0.0.1 (see
@@ -463,20 +464,6 @@ class UdpSender:
             self._vectors = None
         log.debug("sent %s to %s", self.stats, self.address)
 
-    def __enter__(self) -> UdpSender:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
     def __repr__(self) -> str:
         return f"UdpSender({str(self.address)!r}, wire={self.wire.name!r})"
 
@@ -518,7 +505,7 @@ class UdpReceiverStats:
     streams: tuple[StreamStats, ...] = ()
 
 
-class UdpReceiver(Stream):
+class UdpReceiver(ClosedByWakeUp, Stream):
     """Receives events sent to ``address`` (default 127.0.0.1:3333) and yields packets.
 
     Binds only the address given: ``"0.0.0.0:3333"`` or ``"[::]:3333"`` to listen on every
@@ -861,25 +848,6 @@ class UdpReceiver(Stream):
             )
 
     # -- closing ----------------------------------------------------------------------------
-    def close(self) -> None:
-        """Stop: an iteration in progress (in any thread) ends promptly, then the socket
-        closes. Safe to call more than once."""
-        with self._lock:
-            if self._closing:
-                return
-            self._closing = True
-            if self._busy:
-                with contextlib.suppress(OSError):
-                    os.write(self._wake_write, b"x")
-                return
-            self._release()
-
-    def __del__(self) -> None:
-        # A receiver dropped without close(): free the socket and the wake-up pipe.
-        if getattr(self, "_released", True) is False and not getattr(self, "_busy", False):
-            with contextlib.suppress(Exception):
-                self._release()
-
     def _release(self) -> None:
         if self._released:
             return

@@ -17,7 +17,7 @@ import os
 import re
 import string
 from fractions import Fraction
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ import numpy.typing as npt
 from .._output import Output
 from ..errors import OutputError
 from ..events import Packet, as_events
+from ..sinks import ClosedOnExit
 from . import _kernels as kernels
 from ._deps import require
 from .frames import (
@@ -197,7 +198,7 @@ class _Gif:
         self._container.close()
 
 
-class VideoSink:
+class VideoSink(ClosedOnExit):
     """Renders packets into a video file (``.mp4``, ``.mkv``, ``.mov``: H.264; ``.gif``).
 
     ``width`` x ``height`` is the sensor size; ``fps`` defaults to 60 (50 for GIF, whose
@@ -292,22 +293,8 @@ class VideoSink:
         finally:
             self._output.discard()
 
-    def __enter__(self) -> VideoSink:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-
-class FramesSink:
+class FramesSink(ClosedOnExit):
     """Renders packets into numbered PNG files in ``directory`` (created when missing):
     ``000000.png``, ``000001.png``... (``pattern`` formats the frame index). Arguments as
     :class:`VideoSink`'s; ``compression`` is zlib's level (0..9).
@@ -386,20 +373,6 @@ class FramesSink:
             for path in self.paths:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
-
-    def __enter__(self) -> FramesSink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def _run(source: Source, width: int | None, height: int | None, make: Any) -> int:

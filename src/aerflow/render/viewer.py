@@ -19,13 +19,14 @@ from __future__ import annotations
 import collections
 import os
 import time
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ..events import Packet, as_events, parse_time
+from ..sinks import ClosedOnExit
 from ._deps import require
 from .frames import Look, RenderedFrame, Renderer, Sequencer, sequence_look
 
@@ -52,7 +53,7 @@ def _format_rate(rate: float) -> str:
     return f"{rate:.0f} ev/s"
 
 
-class Viewer:
+class Viewer(ClosedOnExit):
     """A window showing the events it is given (see the module documentation).
 
     ``width`` x ``height`` is the sensor size; ``live`` says whether the source is live
@@ -142,20 +143,6 @@ class Viewer:
         if not self._closed:
             self._closed = True
             self._pygame.display.quit()
-
-    def __enter__(self) -> Viewer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     # -- what it shows --------------------------------------------------------------------------
     def poll(self) -> None:
