@@ -47,6 +47,20 @@ _RAW_RECORD = 16  # Metavision's EventCD: x u16, y u16, p i16, 2 padding bytes, 
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
+def _fill_run(out: Any, i: int, run: int, keep: int, value: Any) -> None:
+    """``value`` into ``out[i : i + run]`` (up to ``keep``). Most runs are short: four slots
+    are written blindly (the scratch has room past the end; later runs overwrite the rest),
+    a loop runs only for longer ones."""
+    out[i] = value
+    out[i + 1] = value
+    out[i + 2] = value
+    out[i + 3] = value
+    if run > 4:
+        for k in range(i + 4, min(i + run, keep)):
+            out[k] = value
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
 def _u16(data: Any, at: int) -> Any:
     return np.int64(data[at]) | np.int64(data[at + 1]) << 8
 
@@ -94,13 +108,7 @@ def _decode_times(data: Any, pos: int, stop: int, count: int, keep: int, ts: Any
             return RUN_PAST_COUNT, pos
         if i < keep and cur >= _TOP_BIT:
             return NEGATIVE_TIME, pos
-        ts[i] = cur  # as for y runs: short runs without a loop
-        ts[i + 1] = cur
-        ts[i + 2] = cur
-        ts[i + 3] = cur
-        if run > 4:
-            for k in range(i + 4, min(i + run, keep)):
-                ts[k] = cur
+        _fill_run(ts, i, run, keep, cur)
         i += run
     return OK, pos
 
@@ -147,15 +155,7 @@ def _decode_y_runs(data: Any, pos: int, stop: int, count: int, keep: int, ys: An
         if i + run > count:
             return RUN_PAST_COUNT, pos
         y = word >> 5
-        # Most runs are short: four slots written blindly (the scratch has room past the
-        # end; later runs overwrite the rest), a loop only for longer ones.
-        ys[i] = y
-        ys[i + 1] = y
-        ys[i + 2] = y
-        ys[i + 3] = y
-        if run > 4:
-            for k in range(i + 4, min(i + run, keep)):
-                ys[k] = y
+        _fill_run(ys, i, run, keep, y)
         i += run
     return OK, pos
 
@@ -230,13 +230,7 @@ def _decode_p_runs(data: Any, pos: int, stop: int, count: int, keep: int, ps: An
         if i + run > count:
             return RUN_PAST_COUNT, pos
         p = byte >> 7
-        ps[i] = p
-        ps[i + 1] = p
-        ps[i + 2] = p
-        ps[i + 3] = p
-        if run > 4:
-            for k in range(i + 4, min(i + run, keep)):
-                ps[k] = p
+        _fill_run(ps, i, run, keep, p)
         i += run
     return OK, pos
 
