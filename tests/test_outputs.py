@@ -314,3 +314,22 @@ def test_writing_never_changes_the_process_umask(
     assert calls == []
     if path.is_file():
         assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_a_writer_interrupted_while_it_opens_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or any error) after the temporary file exists but before the writer is made:
+    the temporary file goes, an existing destination stays as it was."""
+    from aerflow.formats.aedat4_writer import Aedat4Writer
+
+    def interrupted(self: object, full: bool = False) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Aedat4Writer, "_description", interrupted)
+    target = tmp_path / "keep.aedat4"
+    target.write_bytes(b"the user's data")
+    with pytest.raises(KeyboardInterrupt):
+        aerflow.open(target, "w", width=8, height=8)
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.aedat4"]
+    assert target.read_bytes() == b"the user's data"

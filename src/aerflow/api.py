@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 from typing import Any, Literal, overload
@@ -73,8 +74,16 @@ def open(
         info = for_writing(path, format)
         writer_class = info.writer_class()
         _check_options(path, info.name, writer_class, options, "writing", format is None)
-        with breaking_hard_links(break_hard_links):
-            writer: FileWriter = writer_class(path, **options)
+        writer: FileWriter = writer_class.__new__(writer_class)
+        try:
+            with breaking_hard_links(break_hard_links):
+                writer_class.__init__(writer, path, **options)
+        except BaseException:
+            # A writer refused (or interrupted) after its output was opened: the temporary
+            # file goes, the destination stays as it was.
+            with contextlib.suppress(Exception):
+                writer.abort()
+            raise
         return writer
     raise ValueError(f"mode must be 'r' or 'w', got {mode!r}")
 
