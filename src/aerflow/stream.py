@@ -284,7 +284,8 @@ class AheadStream(Stream):
             # A producer busy decoding stops at its next hand-off, one pacing at once; one
             # blocked in a live source is released by close().
             self._request_stop()
-            self._thread.join(timeout=self._stop_wait_left())
+            if self._thread.ident is not None:  # Ctrl-C may come before it started
+                self._thread.join(timeout=self._stop_wait_left())
 
     def _request_stop(self) -> None:
         if self._stop_requested_at is None:
@@ -300,7 +301,11 @@ class AheadStream(Stream):
         self._request_stop()
         self.upstream.close()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if (
+            thread is not None
+            and thread.ident is not None
+            and thread is not threading.current_thread()
+        ):
             # Bounded, over the iteration's end and close() together: a producer stuck in a
             # call that cannot be interrupted (one large decode, a blocking read) is a daemon
             # thread and ends with the process; closing does not wait for it.
