@@ -4,9 +4,8 @@ refuses the same values with the same words."""
 from __future__ import annotations
 
 import operator
+import sys
 from typing import Any
-
-import numpy as np
 
 __all__ = [
     "MAX_SENSOR_SIDE",
@@ -19,10 +18,19 @@ __all__ = [
 MAX_SENSOR_SIDE = 1 << 16
 
 
+def _is_bool(value: Any) -> bool:
+    """A Python or NumPy bool. NumPy is not imported for this: a value can only be a
+    ``numpy.bool_`` once NumPy is loaded, so the command line starts without it."""
+    if isinstance(value, bool):
+        return True
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.bool_)
+
+
 def check_int(value: Any, name: str) -> int:
     """``value`` as an int, or a TypeError for anything that is not an integer: ``int()``
     would quietly turn ``True`` into 1, ``1280.5`` into 1280 and ``"640"`` into 640."""
-    if isinstance(value, (bool, np.bool_)):
+    if _is_bool(value):
         raise TypeError(f"{name} must be an int, got a bool ({value!r})")
     try:
         return operator.index(value)

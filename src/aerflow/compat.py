@@ -1,6 +1,8 @@
-"""AEStream-style inputs: change ``from aestream import FileInput`` to
-``from aerflow.compat import FileInput`` and keep the ``with ... as stream: stream.read()``
-loop.
+"""AEStream-style inputs: change ``from aestream import FileInput`` (or ``UDPInput``,
+``USBInput``) to ``from aerflow.compat import FileInput`` and keep the
+``with ... as stream: stream.read()`` loop. Each input is an aerflow stream (a file reader,
+the UDP receiver, a camera) read on a background thread into a
+:class:`aerflow.tensors.Accumulator`.
 
 Differences from aestream, on purpose:
 - ``read()`` returns ``(P, H, W)`` (P=2: OFF, ON), indexed ``[p, y, x]``, not a ``(W, H)``
@@ -35,7 +37,8 @@ class _Input:
         self._thread = threading.Thread(target=self._pump, name="aerflow-input", daemon=True)
         self._error: BaseException | None = None
         self.done = threading.Event()
-        """Set when a finite source has been read to its end."""
+        """Set when the source has ended: a finite one read to its end, or any one failed
+        (the error is raised by the next :meth:`read`)."""
 
     def _pump(self) -> None:
         try:
@@ -110,14 +113,12 @@ class UDPInput(_Input):
         **options: Any,
     ) -> None:
         from .net import UdpReceiver
-        from .stream import IterableStream
 
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         receiver = UdpReceiver(address, wire=wire, width=shape[0], height=shape[1])
         self.port: int = receiver.address.port
         """The port listened on (useful with ``port=0``: any free port)."""
-        stream = IterableStream(receiver, receiver.properties, close=receiver.close)
-        super().__init__(stream, shape, device, **options)
+        super().__init__(receiver, shape, device, **options)  # the receiver is a Stream
 
 
 class USBInput(_Input):

@@ -17,7 +17,8 @@ import numpy.typing as npt
 
 from ._checks import check_dimension, check_int
 from .events import EVENTS_DTYPE, Packet, concatenate_packets, parse_time
-from .stream import Properties, Stream
+from .properties import Properties
+from .stream import Stream
 
 __all__ = ["PATTERNS", "SyntheticSensor", "rotating_bar"]
 

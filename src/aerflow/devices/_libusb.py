@@ -18,6 +18,7 @@ import time
 from types import ModuleType
 from typing import Any
 
+from .._optional import require
 from ..errors import (
     DeviceBusyError,
     DeviceDisconnectedError,
@@ -25,14 +26,13 @@ from ..errors import (
     DeviceNotFoundError,
     DevicePermissionError,
     DeviceTimeoutError,
+    MissingDependencyError,
 )
 from .usb import TransferCallback, TransferStatus, UsbDeviceInfo
 
 __all__ = ["LibusbBackend", "LibusbHandle", "usb_error"]
 
 log = logging.getLogger(__name__)
-
-INSTALL_HINT = "pip install 'aerflow[usb]'"
 
 # libusb_error codes (libusb.h)
 ERROR_IO = -1
@@ -123,16 +123,14 @@ def _translate(error: BaseException, action: str, serial: str | None = None) -> 
 def import_usb1() -> ModuleType:
     """The ``usb1`` module, with libusb-package's library loaded into it when available.
 
-    Raises DeviceError saying which extra to install when ``libusb1`` is missing."""
+    Raises DeviceError (the camera cannot be reached) saying which extra to install when
+    ``libusb1`` is missing."""
     try:
-        import usb1
-    except ImportError as error:
-        raise DeviceError(
-            f"USB cameras need the libusb1 package: {INSTALL_HINT} ({error})"
-        ) from None
+        usb1 = require("usb1", extra="usb", purpose="a USB camera", package="libusb1")
+    except MissingDependencyError as error:
+        raise DeviceError(str(error)) from error
     _load_library(usb1)
-    module: ModuleType = usb1
-    return module
+    return usb1
 
 
 def _load_library(usb1: ModuleType) -> None:
@@ -168,7 +166,7 @@ def _context(usb1: ModuleType) -> Any:
         raise _translate(error, "initialising libusb") from None
     except OSError as error:  # the shared library is missing
         raise DeviceError(
-            f"cannot load libusb-1.0 ({error}): {INSTALL_HINT} installs one"
+            f"cannot load libusb-1.0 ({error}): pip install 'aerflow[usb]' installs one"
         ) from None
     return context
 

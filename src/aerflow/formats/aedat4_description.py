@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from .aedat4_flatbuffers import Builder, FlatBufferError, root_table
+from ..errors import FlatBufferError, HeaderError
+from .aedat4_flatbuffers import Builder, root_table
 
 __all__ = [
     "COMPRESSIONS",
@@ -49,14 +50,6 @@ _I32 = struct.Struct("<i")
 _I64 = struct.Struct("<q")
 _MAX_SENSOR = 1 << 16
 _ROOT_PATH = "/mainloop/Recorder/outInfo/"
-
-
-class HeaderError(ValueError):
-    """The header does not hold together; ``offset`` is a byte position in the file."""
-
-    def __init__(self, message: str, offset: int) -> None:
-        super().__init__(message)
-        self.offset = offset
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ from typing import Any
 
 import numba as nb
 
+from ..errors import FlatBufferError
+
 __all__ = [
     "Builder",
     "FlatBufferError",
@@ -42,14 +44,6 @@ _I32 = struct.Struct("<i")
 _VTABLE_HEAD = struct.Struct("<HH")
 
 Buffer = Any  # bytes, bytearray, memoryview or mmap: anything struct.unpack_from reads
-
-
-class FlatBufferError(ValueError):
-    """A FlatBuffer that does not hold together; ``offset`` is the position found wrong."""
-
-    def __init__(self, message: str, offset: int) -> None:
-        super().__init__(message)
-        self.offset = offset
 
 
 def root_table(buffer: Buffer, identifier: bytes | None, end: int | None = None) -> Table:

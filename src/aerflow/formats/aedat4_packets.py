@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import zstandard
 
+from ..errors import PayloadError
 from ..events import IMU_DTYPE, TRIGGERS_DTYPE, Frame
 from .aedat4_flatbuffers import (
     Builder,
@@ -116,15 +117,6 @@ PACKET_HEADER = struct.Struct("<ii")
 stream id and the int32 size of the (compressed) payload."""
 
 _MAX_ELEMENTS = 1 << 31
-
-
-class PayloadError(ValueError):
-    """A packet payload that cannot be decompressed or decoded; ``offset`` is a position
-    inside the decompressed payload when known."""
-
-    def __init__(self, message: str, offset: int | None = None) -> None:
-        super().__init__(message)
-        self.offset = offset
 
 
 # -- compression ------------------------------------------------------------------------------

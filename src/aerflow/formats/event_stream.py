@@ -55,7 +55,12 @@ import numpy as np
 import numpy.typing as npt
 
 from .._checks import check_int
-from ..errors import AerflowError, FormatError, NotThisFormatError, TruncatedDataWarning
+from ..errors import (
+    FormatError,
+    NonMonotonicTimeError,
+    NotThisFormatError,
+    TruncatedDataWarning,
+)
 from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet
 from ._base import (
     DEFAULT_CHUNK_SIZE,
@@ -1032,15 +1037,6 @@ def _colors_to_events(colors: npt.NDArray[Any], events: npt.NDArray[Any]) -> Non
 # --------------------------------------------------------------------------- #
 # Writer                                                                      #
 # --------------------------------------------------------------------------- #
-
-
-class NonMonotonicTimeError(AerflowError, ValueError):
-    """Events handed to a writer go back in time (Event Stream stores time differences)."""
-
-    def __init__(self, message: str, *, index: int) -> None:
-        super().__init__(message)
-        self.index = index
-        """The event's index among all events written to the file so far."""
 
 
 class EventStreamWriter(FileWriter):

@@ -10,7 +10,6 @@ imported when a file is opened, never by ``import aerflow``.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import AerflowError
+from .._optional import require
+from ..errors import MissingDependencyError
 from ..events import EVENTS_DTYPE
 from ._base import FileWriter, check_sensor_size
 from ._ecf import block_bound, encode_block, encode_blocks, period_starts
@@ -69,18 +69,13 @@ _GROUP_EVENTS = 64 * CHUNK_EVENTS  # encoded together, then stored: 25 MiB of bl
 _MAX_INDEX_ENTRIES = 1 << 22  # 64 MiB of seek table; longer silences get none
 
 
-class Hdf5NotInstalledError(AerflowError, ImportError):
-    """h5py, which HDF5 files need, is not installed."""
+Hdf5NotInstalledError = MissingDependencyError
+"""What a missing h5py raises (the name this module has always exported)."""
 
 
 def require_h5py() -> ModuleType:
     """The ``h5py`` module, imported now; an actionable error when it is missing."""
-    try:
-        return importlib.import_module("h5py")
-    except ImportError as error:
-        raise Hdf5NotInstalledError(
-            "Prophesee HDF5 files need h5py: pip install 'aerflow[hdf5]'", name="h5py"
-        ) from error
+    return require("h5py", extra="hdf5", purpose="Prophesee HDF5 files")
 
 
 class _IndexTable:

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import MalformedMessageError
+
 __all__ = [
     "EVENT_ARRAY_TYPES",
     "EVENT_PACKET_TYPES",
@@ -58,11 +60,6 @@ def message_definitions(ros2: bool) -> dict[str, str]:
         texts[f"{package}/msg/Event"] = event
         texts[name] = header + _ARRAY_FIELDS.format(package=package)
     return texts
-
-
-class MalformedMessageError(ValueError):
-    """A message's bytes do not hold the fields its type declares (the reader adds the
-    topic and message index)."""
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import FormatError, OutOfRangeWarning, TruncatedDataWarning
+from ..errors import FormatError, OutOfRangeWarning, TextFormatError, TruncatedDataWarning
 from ..events import EVENTS_DTYPE, Packet, empty_events
 from . import _text_kernels as kernels
 from ._base import (
@@ -126,22 +126,6 @@ _ERROR_MESSAGES = {
     kernels.ERR_TOO_FEW_FIELDS: "expected {count} fields ({columns}), found {field}",
     kernels.ERR_TOO_MANY_FIELDS: "expected {count} fields ({columns}), found more",
 }
-
-
-class TextFormatError(FormatError):
-    """A malformed line of a text file; ``line`` is its 1-based number."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: str | os.PathLike[str] | None = None,
-        offset: int | None = None,
-        line: int | None = None,
-    ) -> None:
-        self.line = line
-        text = f"line {line}: {message}" if line is not None else message
-        super().__init__(text, path=path, offset=offset)
 
 
 # --------------------------------------------------------------------------- #

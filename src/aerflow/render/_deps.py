@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from types import ModuleType
 
-from ..errors import AerflowError
+from .. import _optional
+from ..errors import MissingDependencyError
 
 __all__ = ["MissingDependencyError", "require"]
 
 _EXTRAS = {"av": "video", "matplotlib": "plot", "pygame": "viewer"}
 _DISTRIBUTIONS = {"av": "av", "matplotlib": "matplotlib", "pygame": "pygame-ce"}
-
-
-class MissingDependencyError(AerflowError, ImportError):
-    """An optional package that this feature needs is not installed."""
 
 
 def require(module: str, purpose: str) -> ModuleType:
@@ -24,11 +20,7 @@ def require(module: str, purpose: str) -> ModuleType:
     if module == "pygame":
         # pygame greets on import; the library never prints.
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        extra = _EXTRAS[module.partition(".")[0]]
-        package = _DISTRIBUTIONS[module.partition(".")[0]]
-        raise MissingDependencyError(
-            f"{purpose} needs {package}: pip install 'aerflow[{extra}]'", name=module
-        ) from error
+    top = module.partition(".")[0]
+    return _optional.require(
+        module, extra=_EXTRAS[top], purpose=purpose, package=_DISTRIBUTIONS[top]
+    )

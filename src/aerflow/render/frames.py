@@ -40,7 +40,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..events import Packet, as_events, parse_time
-from ..stream import IterableStream, Properties, Stream
+from ..properties import Properties
+from ..stream import IterableStream, Stream
 from . import _kernels as kernels
 from .palette import SIGNED_BACKGROUND, SIGNED_LEVELS, Colour, signed_palette, unsigned_palette
 
