@@ -21,8 +21,8 @@ import numpy.typing as npt
 
 import aerflow
 from aerflow.devices.driver import CameraDriver
-from aerflow.devices.emulation import EmulatedDevice, EmulatedStall, StreamChunk
 from aerflow.devices.usb import CONTROL_IN_VENDOR, CONTROL_OUT_VENDOR, UsbDeviceInfo, UsbHandle
+from aerflow.emulators.base import EmulatedDevice, EmulatedStall, StreamChunk
 from aerflow.errors import ConfigurationError, DeviceError, DeviceProtocolError
 
 FAKE_IDS = (0xFAE0, 0x0E01)

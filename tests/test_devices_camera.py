@@ -14,9 +14,9 @@ import pytest
 
 import aerflow
 import aerflow.devices as devices
-from aerflow.devices import EmulatedBackend
 from aerflow.devices.camera import Camera
 from aerflow.devices.usb import TransferStatus
+from aerflow.emulators import EmulatedBackend
 from aerflow.errors import (
     ConfigurationError,
     DeviceBusyError,

@@ -17,9 +17,9 @@ import aerflow
 import aerflow.devices as devices
 from aerflow import components
 from aerflow.cli.main import run
-from aerflow.devices import EmulatedBackend
 from aerflow.devices.config_files import load
 from aerflow.devices.udev import rules
+from aerflow.emulators import EmulatedBackend
 from aerflow.events import Packet
 
 from .devices_fake import (

@@ -20,14 +20,6 @@ import pytest
 import aerflow
 from aerflow import devices
 from aerflow.devices import _inivation as ini
-from aerflow.devices._emulated_usb import EmulatedBackend, EmulatedHandle
-from aerflow.devices.emulated_inivation import (
-    EmulatedDavis346,
-    EmulatedDvxplorer,
-    encode_words,
-    frame_words,
-    imu_words,
-)
 from aerflow.devices.inivation_davis346 import (
     ActivityFilter,
     Davis346Biases,
@@ -44,7 +36,11 @@ from aerflow.devices.inivation_dvxplorer import (
     DvxplorerConfiguration,
     DvxplorerDriver,
 )
+from aerflow.devices.inivation_stream import Davis346StreamDecoder, DvxplorerStreamDecoder
 from aerflow.devices.usb import CONTROL_IN_VENDOR, CONTROL_OUT_VENDOR, TransferStatus
+from aerflow.emulators.inivation import EmulatedDavis346, EmulatedDvxplorer
+from aerflow.emulators.inivation_words import encode_words, frame_words, imu_words
+from aerflow.emulators.usb import EmulatedBackend, EmulatedHandle
 from aerflow.errors import ConfigurationError, DeviceError, DeviceProtocolError
 from aerflow.events import EVENTS_DTYPE, IMU_DTYPE, TRIGGERS_DTYPE, Packet, concatenate_packets
 
@@ -271,7 +267,7 @@ def test_dvxplorer_decoder_matches_reference(seed: int) -> None:
         data += b"\x12"  # a trailing odd byte waits for more
     orientation = seed % 8
     expected = ref.decode_dvxplorer(data, imu_orientation=orientation)
-    decoder = ini.DvxplorerStreamDecoder(orientation)
+    decoder = DvxplorerStreamDecoder(orientation)
     packet = decode_in_chunks(decoder, data, rng)
     assert len(packet.events) > 100
     assert len(packet.imu) > 5
@@ -297,7 +293,7 @@ def test_davis_decoder_matches_reference(seed: int) -> None:
         "imu_type": seed % 3,
     }
     expected = ref.decode_davis346(data, window=window, **options)
-    decoder = ini.Davis346StreamDecoder(aps_window=window, **options)
+    decoder = Davis346StreamDecoder(aps_window=window, **options)
     packet = decode_in_chunks(decoder, data, rng)
     assert len(packet.frames) > 3
     assert len(packet.events) > 30
@@ -314,7 +310,7 @@ def test_davis_pixel_rules() -> None:
     signals = [400, 100, 0, 600, 100]  # the last pixel gets no signal read
     words = [8, 11, *(0x4000 | v for v in resets), 13, 12, *(0x4000 | v for v in signals), 13]
     words.append(10)
-    decoder = ini.Davis346StreamDecoder(aps_window=(0, 0, 1, 6))
+    decoder = Davis346StreamDecoder(aps_window=(0, 0, 1, 6))
     frame = decoder.decode(np.frombuffer(as_bytes(words), np.uint8)).frames[0]
     expected = [600 << 6, 1023 << 6, 1023 << 6, 0, 1023 << 6, 0]
     np.testing.assert_array_equal(frame.pixels[:, 0], expected)
@@ -325,7 +321,7 @@ def test_davis_pixel_rules() -> None:
 def test_timestamps_and_wraps() -> None:
     words = [0x8000 | 100, 0x1000 | 3, 0x4000 | 2, 0x3001, 0x8000 | 50, 0x3002, 0x7000]
     words += [0x3004, 0x8000 | 7, 0x3008, 0x7000, 0x7000, 0x3010]
-    packet = ini.DvxplorerStreamDecoder().decode(np.frombuffer(as_bytes(words), np.uint8))
+    packet = DvxplorerStreamDecoder().decode(np.frombuffer(as_bytes(words), np.uint8))
     # 50 < 100 keeps the clock; a wrap moves it to its offset at least
     assert packet.events["t"].tolist() == [100, 100, 0x8000, 0x8007, 3 * 0x8000]
     assert packet.events["y"].tolist() == [16, 17, 18, 19, 20]
@@ -334,7 +330,7 @@ def test_timestamps_and_wraps() -> None:
 def test_triggers_pulse_is_rising_with_its_own_id() -> None:
     """Edges are id 0 rising/falling; a pulse is id 4 with rising=True (never a bool of 2)."""
     words = [0x8000 | 10, 3, 0x8000 | 20, 2, 0x8000 | 30, 4]
-    for decoder in (ini.DvxplorerStreamDecoder(), ini.Davis346StreamDecoder()):
+    for decoder in (DvxplorerStreamDecoder(), Davis346StreamDecoder()):
         triggers = decoder.decode(np.frombuffer(as_bytes(words), np.uint8)).triggers
         assert triggers.dtype == TRIGGERS_DTYPE
         assert triggers.tolist() == [(10, 0, True), (20, 0, False), (30, 4, True)]
@@ -345,7 +341,7 @@ def test_imu_units_and_axes() -> None:
     raw = [1000, -2000, 16384, 512 * 7, 3000, -4000, 32767]  # ay/ax..., see per model
     data = [b for v in raw for b in ((v >> 8) & 0xFF, v & 0xFF)]
     dvx = imu_words(0xE0 | 1 << 3 | 2, data)  # 4 g, 500 °/s
-    sample = ini.DvxplorerStreamDecoder().decode(np.frombuffer(dvx.tobytes(), np.uint8)).imu[0]
+    sample = DvxplorerStreamDecoder().decode(np.frombuffer(dvx.tobytes(), np.uint8)).imu[0]
     np.testing.assert_allclose(sample["accelerometer"], [-2000 * 4 / 32768, 1000 * 4 / 32768, 2])
     np.testing.assert_allclose(
         sample["gyroscope"], [3000 * 500 / 32768, -4000 * 500 / 32768, 32767 * 500 / 32768]
@@ -353,7 +349,7 @@ def test_imu_units_and_axes() -> None:
     assert sample["temperature"] == pytest.approx(7 + 23)
     assert np.isnan(sample["magnetometer"]).all()
     davis = imu_words(0xE0 | 2 << 2 | 3, data)  # 8 g, 2000 °/s
-    decoder = ini.Davis346StreamDecoder(imu_type=1, imu_orientation=4)  # flip x
+    decoder = Davis346StreamDecoder(imu_type=1, imu_orientation=4)  # flip x
     sample = decoder.decode(np.frombuffer(davis.tobytes(), np.uint8)).imu[0]
     np.testing.assert_allclose(sample["accelerometer"], [-1000 * 8 / 32768, -2000 * 8 / 32768, 4])
     np.testing.assert_allclose(
@@ -362,7 +358,7 @@ def test_imu_units_and_axes() -> None:
     assert sample["temperature"] == pytest.approx(512 * 7 / 340 + 35)
     # No temperature: the gyroscope follows the accelerometer directly.
     partial = imu_words(0xC0, data[:6] + data[8:])
-    sample = ini.DvxplorerStreamDecoder().decode(np.frombuffer(partial.tobytes(), np.uint8)).imu[0]
+    sample = DvxplorerStreamDecoder().decode(np.frombuffer(partial.tobytes(), np.uint8)).imu[0]
     assert np.isnan(sample["temperature"])
     assert sample["gyroscope"][2] == pytest.approx(32767 * 2000 / 32768)
 
@@ -388,7 +384,7 @@ def test_dvxplorer_round_trip(seed: int) -> None:
     triggers = [(int(t), np.array([code], np.uint16)) for t, code in ((0, 3), (70_000, 4))]
     words, _ = encode_words(events, triggers, davis=False, end=int(events["t"][-1]) + 5)
     data = words.tobytes()
-    packet = decode_in_chunks(ini.DvxplorerStreamDecoder(), data, rng)
+    packet = decode_in_chunks(DvxplorerStreamDecoder(), data, rng)
     assert_same_events(sort_events(packet.events), sort_events(events))
     assert packet.triggers.tolist() == [(0, 0, True), (70_000, 4, True)]
     assert_same_events(ref.decode_dvxplorer(data)["events"], packet.events)
@@ -402,7 +398,7 @@ def test_davis_round_trip(invert: bool) -> None:
         events, [], davis=True, end=int(events["t"][-1]), dvs_invert=invert
     )
     data = words.tobytes()
-    decoder = ini.Davis346StreamDecoder(dvs_orientation=4 if invert else 0)
+    decoder = Davis346StreamDecoder(dvs_orientation=4 if invert else 0)
     packet = decode_in_chunks(decoder, data, rng)
     assert_same_events(sort_events(packet.events), sort_events(events))
     assert checkpoints[-1] == decoder.current_t == events["t"][-1]
@@ -417,7 +413,7 @@ def test_frame_round_trip(orientation: int) -> None:
     image[0, :5] = 1023  # saturated
     inserts = frame_words(image, orientation, 8, 500, 120)
     words, _ = encode_words(np.zeros(0, EVENTS_DTYPE), inserts, davis=True, end=1000)
-    decoder = ini.Davis346StreamDecoder(aps_orientation=orientation, aps_window=window)
+    decoder = Davis346StreamDecoder(aps_orientation=orientation, aps_window=window)
     frames = decode_in_chunks(decoder, words.tobytes(), rng).frames
     assert len(frames) == 1
     frame = frames[0]

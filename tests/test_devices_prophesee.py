@@ -35,9 +35,6 @@ import aerflow
 import aerflow.devices
 from aerflow.devices import _prophesee as pp
 from aerflow.devices import prophesee_evk4
-from aerflow.devices._emulated_usb import EmulatedBackend, EmulatedHandle
-from aerflow.devices.emulated_prophesee import PRODUCTS, EmulatedEvk3Hd, EmulatedEvk4
-from aerflow.devices.emulation import EmulatedDevice
 from aerflow.devices.prophesee_evk3_hd import Evk3HdBiases, Evk3HdConfiguration, Evk3HdDriver
 from aerflow.devices.prophesee_evk4 import (
     Clock,
@@ -47,6 +44,9 @@ from aerflow.devices.prophesee_evk4 import (
     RateLimiter,
     pixel_mask_words,
 )
+from aerflow.emulators.base import EmulatedDevice
+from aerflow.emulators.prophesee import PRODUCTS, EmulatedEvk3Hd, EmulatedEvk4
+from aerflow.emulators.usb import EmulatedBackend, EmulatedHandle
 from aerflow.errors import (
     ConfigurationError,
     DeviceError,

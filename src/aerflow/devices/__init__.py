@@ -7,12 +7,16 @@
 ...         print(len(packet.events), status.ring.backlog)
 
 Real cameras go through libusb (the ``usb`` extra: ``pip install 'aerflow[usb]'``). Every
-model also has an emulated device that speaks its USB protocol and plays a recording (or
-synthetic events): ``aerflow.devices.open(backend=aerflow.devices.emulate("evk4", "rec.raw"))``
-runs the real driver without hardware.
+model also has an emulated device (:mod:`aerflow.emulators`) that speaks its USB protocol and
+plays a recording (or synthetic events):
+``aerflow.devices.open(backend=aerflow.devices.emulate("evk4", "rec.raw"))`` runs the real
+driver without hardware.
 
 Drivers and emulators are registered by name in :data:`DRIVERS` and :data:`EMULATORS` as
-``"module:Class"`` strings and imported on first use.
+``"module:Class"`` strings and imported on first use. Imports go one way: the emulators use
+this package's USB interface (:mod:`aerflow.devices.usb`); this package reaches them only
+through those strings (``EmulatedBackend`` and ``EmulatedDevice`` here are loaded on first
+use too).
 """
 
 from __future__ import annotations
@@ -21,25 +25,19 @@ import builtins
 import importlib
 import logging
 import os
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
+from .._optional import load_reference
 from ..errors import DeviceNotFoundError
-from ..events import Packet
-from ._emulated_usb import EmulatedBackend
-from .camera import (
-    DECODED_AHEAD,
-    DEFAULT_MAX_BUFFERS,
-    Camera,
-    CameraStream,
-    ListedDevice,
-    list_devices,
-    open_camera,
-)
-from .driver import CameraDriver
-from .emulation import EmulatedDevice
-from .ring import DEFAULT_BUFFER_LENGTH, DEFAULT_IN_FLIGHT, DEFAULT_RING_LENGTH
-from .status import RingStatus, Status
-from .usb import UsbBackend
+
+if TYPE_CHECKING:
+    from ..events import Packet
+    from .camera import DECODED_AHEAD, DEFAULT_MAX_BUFFERS, Camera, CameraStream
+    from .driver import CameraDriver
+    from .ring import DEFAULT_BUFFER_LENGTH, DEFAULT_IN_FLIGHT, DEFAULT_RING_LENGTH
+    from .selection import ListedDevice
+    from .status import RingStatus, Status
+    from .usb import UsbBackend
 
 __all__ = [
     "DECODED_AHEAD",
@@ -74,10 +72,10 @@ DRIVERS: dict[str, str] = {
 they share USB ids and each driver's ``identify`` tells its own)."""
 
 EMULATORS: dict[str, str] = {
-    "inivation_davis346": "aerflow.devices.emulated_inivation:EmulatedDavis346",
-    "inivation_dvxplorer": "aerflow.devices.emulated_inivation:EmulatedDvxplorer",
-    "prophesee_evk3_hd": "aerflow.devices.emulated_prophesee:EmulatedEvk3Hd",
-    "prophesee_evk4": "aerflow.devices.emulated_prophesee:EmulatedEvk4",
+    "inivation_davis346": "aerflow.emulators.inivation:EmulatedDavis346",
+    "inivation_dvxplorer": "aerflow.emulators.inivation:EmulatedDvxplorer",
+    "prophesee_evk3_hd": "aerflow.emulators.prophesee:EmulatedEvk3Hd",
+    "prophesee_evk4": "aerflow.emulators.prophesee:EmulatedEvk4",
 }
 """Emulated devices by driver name. Each class is built as ``Class(recording=None, *,
 serial=None, loop=False, **model_options)``."""
@@ -92,9 +90,7 @@ _ALIASES = {
 }
 
 
-def _load(reference: str) -> Any:
-    module, _, attribute = reference.partition(":")
-    return getattr(importlib.import_module(module), attribute)
+_load = load_reference
 
 
 def _canonical(name: str, table: dict[str, str], what: str) -> str:
@@ -113,9 +109,48 @@ def driver_class(name: str) -> type[CameraDriver]:
     return cls
 
 
-def emulator_class(name: str) -> type[EmulatedDevice]:
-    """The emulated device registered as ``name`` (or a short alias such as "evk4")."""
-    cls: type[EmulatedDevice] = _load(EMULATORS[_canonical(name, EMULATORS, "emulated model")])
+_EMULATION = {
+    "EmulatedBackend": "aerflow.emulators.usb:EmulatedBackend",
+    "EmulatedDevice": "aerflow.emulators.base:EmulatedDevice",
+}
+"""Names this package offers from :mod:`aerflow.emulators`, loaded on first use."""
+
+_LAZY = {
+    **dict.fromkeys(("DECODED_AHEAD", "DEFAULT_MAX_BUFFERS", "Camera", "CameraStream"), "camera"),
+    "CameraDriver": "driver",
+    **dict.fromkeys(("DEFAULT_BUFFER_LENGTH", "DEFAULT_IN_FLIGHT", "DEFAULT_RING_LENGTH"), "ring"),
+    "ListedDevice": "selection",
+    **dict.fromkeys(("RingStatus", "Status"), "status"),
+    "UsbBackend": "usb",
+}
+"""Public names of this package's modules, imported on first use (so ``aerflow udev print``
+and the command line's help load none of the USB machinery), and the module of each."""
+
+_SUBMODULES = frozenset({"camera", "driver", "ring", "selection", "status", "usb"})
+"""The modules that ``aerflow.devices.NAME`` reaches without importing them first."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EMULATION:
+        return _load(_EMULATION[name])
+    if name in _LAZY:
+        value = _load(f"{__name__}.{_LAZY[name]}:{name}")
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later look-ups find it directly
+    return value
+
+
+def __dir__() -> builtins.list[str]:
+    return sorted({*globals(), *_EMULATION, *_LAZY, *_SUBMODULES})
+
+
+def emulator_class(name: str) -> type[Any]:
+    """The emulated device class (an :class:`aerflow.emulators.EmulatedDevice`) registered as
+    ``name`` (or a short alias such as "evk4")."""
+    cls: type[Any] = _load(EMULATORS[_canonical(name, EMULATORS, "emulated model")])
     return cls
 
 
@@ -141,6 +176,12 @@ def _backend(backend: UsbBackend | None) -> UsbBackend:
     return LibusbBackend()
 
 
+def _given(**options: int | None) -> dict[str, int]:
+    """The options given (not None): the others keep the defaults of
+    :func:`aerflow.devices.selection.open_camera`, the ring's and the camera's."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 def list(
     backend: UsbBackend | None = None,
     *,
@@ -151,6 +192,8 @@ def list(
     A camera that cannot be opened (busy, no permission) is listed with the reason in
     ``error``; nothing is raised for one device. ``drivers`` replaces the registered ones.
     """
+    from .selection import list_devices
+
     return list_devices(_backend(backend), _drivers() if drivers is None else drivers)
 
 
@@ -162,10 +205,10 @@ def open(
     timeout: float | None = ...,
     *,
     backend: UsbBackend | None = ...,
-    buffer_length: int = ...,
-    ring_length: int = ...,
-    in_flight: int = ...,
-    max_buffers: int = ...,
+    buffer_length: int | None = ...,
+    ring_length: int | None = ...,
+    in_flight: int | None = ...,
+    max_buffers: int | None = ...,
     lossless: bool | None = ...,
     drivers: builtins.list[type[CameraDriver]] | None = ...,
 ) -> Camera[Packet]: ...
@@ -179,10 +222,10 @@ def open(
     raw: Literal[True],
     timeout: float | None = ...,
     backend: UsbBackend | None = ...,
-    buffer_length: int = ...,
-    ring_length: int = ...,
-    in_flight: int = ...,
-    max_buffers: int = ...,
+    buffer_length: int | None = ...,
+    ring_length: int | None = ...,
+    in_flight: int | None = ...,
+    max_buffers: int | None = ...,
     lossless: bool | None = ...,
     drivers: builtins.list[type[CameraDriver]] | None = ...,
 ) -> Camera[bytes | None]: ...
@@ -196,10 +239,10 @@ def open(
     timeout: float | None = ...,
     *,
     backend: UsbBackend | None = ...,
-    buffer_length: int = ...,
-    ring_length: int = ...,
-    in_flight: int = ...,
-    max_buffers: int = ...,
+    buffer_length: int | None = ...,
+    ring_length: int | None = ...,
+    in_flight: int | None = ...,
+    max_buffers: int | None = ...,
     lossless: bool | None = ...,
     drivers: builtins.list[type[CameraDriver]] | None = ...,
 ) -> Camera[Any]: ...
@@ -212,10 +255,10 @@ def open(
     timeout: float | None = None,
     *,
     backend: UsbBackend | None = None,
-    buffer_length: int = DEFAULT_BUFFER_LENGTH,
-    ring_length: int = DEFAULT_RING_LENGTH,
-    in_flight: int = DEFAULT_IN_FLIGHT,
-    max_buffers: int = DEFAULT_MAX_BUFFERS,
+    buffer_length: int | None = None,
+    ring_length: int | None = None,
+    in_flight: int | None = None,
+    max_buffers: int | None = None,
     lossless: bool | None = None,
     drivers: builtins.list[type[CameraDriver]] | None = None,
 ) -> Camera[Any]:
@@ -237,6 +280,8 @@ def open(
       that falls behind: 512 × 128 KiB = 64 MiB by default; when it is full, data is
       discarded and counted in the status).
     - ``max_buffers``: USB buffers merged at most into one iteration.
+    - None for any of these four: its default (:data:`DEFAULT_BUFFER_LENGTH`,
+      :data:`DEFAULT_IN_FLIGHT`, :data:`DEFAULT_RING_LENGTH`, :data:`DEFAULT_MAX_BUFFERS`).
     - ``lossless``: make the transport wait when the ring is full instead of discarding.
       None (the default) means True only for an emulated bus playing as fast as possible
       (``speed=None``), so that emulated recordings arrive whole; never for real cameras.
@@ -248,7 +293,10 @@ def open(
     another model or an invalid file.
     """
     if lossless is None:
-        lossless = isinstance(backend, EmulatedBackend) and backend.speed is None
+        # An emulated bus playing as fast as it is read says so (EmulatedBackend).
+        lossless = bool(getattr(backend, "lossless_by_default", False))
+    from .selection import open_camera
+
     return open_camera(
         _backend(backend),
         _drivers() if drivers is None else drivers,
@@ -256,11 +304,13 @@ def open(
         configuration=configuration,
         raw=raw,
         timeout=timeout,
-        buffer_length=buffer_length,
-        ring_length=ring_length,
-        in_flight=in_flight,
-        max_buffers=max_buffers,
         lossless=lossless,
+        **_given(
+            buffer_length=buffer_length,
+            ring_length=ring_length,
+            in_flight=in_flight,
+            max_buffers=max_buffers,
+        ),
     )
 
 
@@ -272,17 +322,18 @@ def emulate(
     serial: str | None = None,
     loop: bool = False,
     **options: Any,
-) -> EmulatedBackend:
-    """An emulated bus holding one emulated camera of model ``name`` ("evk4", "evk3_hd",
-    "dvxplorer", "davis346" or a full driver name) playing ``recording`` (any file aerflow
-    reads; None: synthetic events). Pass it as ``open(backend=...)``.
+) -> Any:
+    """An emulated bus (an :class:`aerflow.emulators.EmulatedBackend`) holding one emulated
+    camera of model ``name`` ("evk4", "evk3_hd", "dvxplorer", "davis346" or a full driver
+    name) playing ``recording`` (any file aerflow reads; None: synthetic events). Pass it as
+    ``open(backend=...)``.
 
     ``speed`` paces playback by the recording's time (1.0: real time); None plays as fast
     as the consumer takes it. ``loop`` replays the recording for ever; ``options`` go to the
     model's emulator.
     """
     cls: Any = emulator_class(name)
-    device: EmulatedDevice = cls(
+    device = cls(
         None if recording is None else os.fspath(recording), serial=serial, loop=loop, **options
     )
-    return EmulatedBackend([device], speed=speed)
+    return _load(_EMULATION["EmulatedBackend"])([device], speed=speed)

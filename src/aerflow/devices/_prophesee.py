@@ -1,6 +1,7 @@
 """What the Prophesee USB cameras (EVK4 family, EVK3 HD) share: identification, the command
-frames and their replies, register encodings (biases, ROI masks, pixel mask), the event-rate
-controller, and the decoder of their live EVT 3.0 stream.
+frames and their replies, register encodings (biases, ROI masks, pixel mask) and the event-rate
+controller. Their live EVT 3.0 stream is decoded by
+:class:`~aerflow.formats.evt3.Evt3StreamDecoder`.
 
 Facts come from ``usb-devices.md`` §2.1–2.3 and ``usb-sequences.md`` §2–4 (the protocol
 notes of this project). Values marked [I] there are inferences, not observations: each one

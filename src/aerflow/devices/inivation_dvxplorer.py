@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from ..errors import ConfigurationError, DeviceProtocolError
 from . import _inivation as ini
+from . import inivation_stream
 from ._inivation import DEVICE, Sleep, Step, Write
 from .driver import CameraDriver, StreamDecoder
 from .usb import UsbHandle
@@ -403,4 +404,4 @@ class DvxplorerDriver(CameraDriver):
             ini.stop(self.handle, STOP_SEQUENCE)
 
     def decoder(self) -> StreamDecoder:
-        return ini.DvxplorerStreamDecoder(self.imu_orientation)
+        return inivation_stream.DvxplorerStreamDecoder(self.imu_orientation)

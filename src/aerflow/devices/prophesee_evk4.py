@@ -13,15 +13,50 @@ programmed at open only; changing them live raises ConfigurationError (reopen th
 
 from __future__ import annotations
 
-import enum
 import logging
-import operator
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..errors import ConfigurationError, DeviceError, DeviceProtocolError, DeviceTimeoutError
 from ..formats.evt3 import Evt3StreamDecoder
+from ._evk4_registers import (
+    ADC_CONTROL,
+    ADC_CONTROL_OFF,
+    ADC_CONTROL_START,
+    ADC_STATUS,
+    ADC_STATUS_DONE,
+    ADC_STATUS_VALUE,
+    BIAS_ADDRESSES,
+    BIASES_WRITTEN_WHOLE,
+    DESTROY,
+    DIG_PAD2_CTRL,
+    DIG_PAD2_SYNC_INPUT,
+    DIG_PAD2_SYNC_OUTPUT,
+    DIGITAL_MASK,
+    ERC_TABLE_CLOSED_READ_MODIFY_WRITE,
+    ILLUMINANCE_POLLS,
+    INIT,
+    IPH_MIRR_CTRL,
+    LIFO_CTRL,
+    LIFO_STATUS,
+    LIFO_STATUS_COUNT,
+    LIFO_STATUS_VALID,
+    MIPI_ON,
+    PRIMARY_PAD_WAIT,
+    SENSORS,
+    STOP,
+    TEMP_CTRL,
+    TEMP_CTRL_CLOSE,
+    TEMPERATURE_OFFSET,
+    TEMPERATURE_POLLS,
+    TEMPERATURE_SCALE,
+    TIME_BASE_INTERNAL,
+    TIME_BASE_PRIMARY,
+    TIME_BASE_PRIMARY_ARMED,
+    TIME_BASE_SECONDARY,
+    TRIGGER_INPUT_OFF,
+    TRIGGER_INPUT_ON,
+)
 from ._prophesee import (
     ANALOG_CONTROL,
     ANALOG_START,
@@ -41,13 +76,10 @@ from ._prophesee import (
     TYPE_IMX636,
     TYPE_IMX646,
     CommandChannel,
-    RateLimiter,
-    Row,
     bias_word,
     changed_words,
     check_languages,
     frame,
-    mask_indices,
     program_erc,
     read_serial,
     read_string,
@@ -56,9 +88,23 @@ from ._prophesee import (
     write_row_column_masks,
 )
 from .driver import CameraDriver
+from .prophesee_evk4_configuration import (
+    Clock,
+    Evk4Biases,
+    Evk4Configuration,
+    RateLimiter,
+    pixel_mask_words,
+)
 from .usb import UsbHandle
 
-__all__ = ["Clock", "Evk4Biases", "Evk4Configuration", "Evk4Driver", "RateLimiter"]
+__all__ = [
+    "Clock",
+    "Evk4Biases",
+    "Evk4Configuration",
+    "Evk4Driver",
+    "RateLimiter",
+    "pixel_mask_words",
+]
 
 log = logging.getLogger(__name__)
 
@@ -95,359 +141,6 @@ INFORMATION_REQUESTS = (
     frame(0x00010003, 0),  # P13 "compatible" strings of device 0
 )
 """Sent after the descriptor checks; their replies are read and ignored (ND)."""
-
-# -- registers --------------------------------------------------------------------------------
-LIFO_CTRL = 0x000C
-LIFO_STATUS = 0x0010
-LIFO_STATUS_VALID = 1 << 29
-LIFO_STATUS_COUNT = (1 << 29) - 1
-"""ND keeps 29 bits of the illuminance count; OE 27 (§3.13 item 15)."""
-DIG_PAD2_CTRL = 0x0044
-DIG_PAD2_SYNC_OUTPUT = 0xCCFCFCCF
-DIG_PAD2_SYNC_INPUT = 0xCCFFFCCF
-ADC_CONTROL = 0x004C
-ADC_CONTROL_OFF = 0x00007640
-ADC_CONTROL_START = 0x00007647
-"""adc_en, adc_clk_en and adc_start (reserved bits 3..31 = 0xEC8)."""
-ADC_STATUS = 0x0050
-ADC_STATUS_DONE = 1 << 11
-ADC_STATUS_VALUE = 0x3FF
-TEMP_CTRL = 0x005C
-TEMP_CTRL_CLOSE = 0x00200083
-IPH_MIRR_CTRL = 0x0074
-TEMPERATURE_SCALE = 0.19
-TEMPERATURE_OFFSET = -56.0
-TEMPERATURE_POLLS = 5
-"""[I] Reads of AdcStatus until its done bit (OE polls up to 5; ND reads once, §3.13 item 14)."""
-ILLUMINANCE_POLLS = 10
-"""[I] Reads of LifoStatus until its valid bit (OE polls up to 10; ND reads once)."""
-
-MIPI_ON = 0x000002F9
-TIME_BASE_INTERNAL = 0x00000645
-"""Enabled, internal."""
-TIME_BASE_PRIMARY_ARMED = 0x0000064E
-"""External mode, primary, external mode enabled; not yet enabled."""
-TIME_BASE_PRIMARY = 0x0000064F
-TIME_BASE_SECONDARY = 0x0000064B
-"""Enabled, external, secondary."""
-PRIMARY_PAD_WAIT = 1e-3
-TRIGGER_INPUT_ON = 0x0000C5FF
-"""EDF 0x7004 with bit 10 (external trigger input) set."""
-TRIGGER_INPUT_OFF = 0x0000C1FF
-ERC_TABLE_CLOSED_READ_MODIFY_WRITE = None
-"""[I] After the ERC table, read 0x602C and clear bit 0 (§3.13 item 4) instead of ND's 0x2."""
-
-DIGITAL_MASK = 0x9100
-PIXEL_MASK_SLOTS = 64
-DIGITAL_MASK_ENABLE = 1 << 31
-
-BIAS_ADDRESSES: Mapping[str, int] = {
-    "pr": 0x1000,
-    "fo": 0x1004,
-    "hpf": 0x100C,
-    "diff_on": 0x1010,
-    "diff": 0x1014,
-    "diff_off": 0x1018,
-    "inv": 0x101C,
-    "refr": 0x1020,
-    "reqpuy": 0x1040,
-    "reqpux": 0x1044,
-    "sendreqpdy": 0x1048,
-    "unknown_1": 0x104C,
-    "unknown_2": 0x1050,
-}
-"""The 13 bias registers, in the order ND reads and writes them."""
-BIASES_WRITTEN_WHOLE = frozenset({"fo", "hpf", "diff_on", "diff", "diff_off", "refr"})
-"""[I] The six biases OE writes as 0x11A10000 + value (as ND writes all 13). The other seven
-keep the word read from the camera at open with only bits 0..7 changed (§3.13 item 12); with
-a camera whose words read 0x11A100VV both rules write ND's values."""
-
-# -- sequences (usb-sequences.md §3.2–3.5) ----------------------------------------------------
-STOP: tuple[Row, ...] = (
-    (0x0004, 0xF0005042, 0.0),  # A1
-    (0x002C, 0x0022C324, 0.0),  # A2
-    (0x9028, 0x00000002, 1e-3),  # A3
-    (0x9008, 0x00000644, 0.0),  # A4
-    (0xB000, 0x000002F8, 300e-6),  # A5
-)
-"""Analog stop, output off, time base stopped, MIPI off (A1..A5; ND = OE)."""
-
-DESTROY: tuple[Row, ...] = (
-    (0x0070, 0x00400008, 0.0),  # B1
-    (0x006C, 0x0EE47114, 500e-6),  # B2
-    (0xA00C, 0x00020400, 500e-6),  # B3
-    (0xA010, 0x00008068, 200e-6),  # B4
-    (0x1104, 0x00000000, 200e-6),  # B5
-    (0xA020, 0x00000050, 200e-6),  # B6
-    (0xA004, 0x000B0500, 200e-6),  # B7
-    (0xA008, 0x00002404, 200e-6),  # B8
-    (0xA000, 0x000B0500, 0.0),  # B9
-    (0xB044, 0x00000000, 0.0),  # B10
-    (0xB004, 0x0000000A, 0.0),  # B11
-    (0xB040, 0x0000000E, 0.0),  # B12
-    (0xB0C8, 0x00000000, 0.0),  # B13
-    (0xB040, 0x00000006, 0.0),  # B14
-    (0xB040, 0x00000004, 0.0),  # B15
-    (0x0000, 0x4F006442, 0.0),  # B16
-    (0x0000, 0x0F006442, 0.0),  # B17
-    (0x00B8, 0x00000401, 0.0),  # B18
-    (0x00B8, 0x00000400, 0.0),  # B19
-    (0xB07C, 0x00000000, 0.0),  # B20
-)
-"""Analog and digital power-down (B1..B20; ND = OE)."""
-
-RESET = 0x400004
-"""Board reset register [I]: 1 asserts, 0 releases."""
-POWER_ON_WAIT = 1.0
-"""[I] After C1: OE waits 1 s here, ND not at all; the larger is kept (§3.13 item 1)."""
-RESET_ASSERT_WAIT = 1.0
-"""After asserting the reset (C2): 1 s in ND, 500 ms in OE."""
-RESET_RELEASE_WAIT = 1.0
-"""[I] After releasing the reset (C3): 500 ms in ND, 1 s in OE; the larger is kept."""
-MIPI_CONFIGURED_WAIT = 1.0
-"""After MipiControl ← 0x158 (C4): 1 s in ND, none in OE."""
-MIPI_PHY_WAIT = 300e-6
-"""After C5: 300 µs in ND, none in OE."""
-
-INIT: tuple[Row, ...] = (
-    (0x001C, 0x00000001, POWER_ON_WAIT),  # C1
-    (RESET, 0x00000001, RESET_ASSERT_WAIT),  # C2
-    (RESET, 0x00000000, RESET_RELEASE_WAIT),  # C3
-    (MIPI_CONTROL, 0x00000158, MIPI_CONFIGURED_WAIT),  # C4
-    (0xB044, 0x00000000, MIPI_PHY_WAIT),  # C5
-    (0xB004, 0x0000000A, 0.0),  # C6
-    (0xB040, 0x00000000, 0.0),  # C7
-    (0xB0C8, 0x00000000, 0.0),  # C8
-    (0xB040, 0x00000000, 0.0),  # C9
-    (0xB040, 0x00000000, 0.0),  # C10
-    (0x0000, 0x4F006442, 0.0),  # C11
-    (0x0000, 0x0F006442, 0.0),  # C12
-    (0x00B8, 0x00000400, 0.0),  # C13
-    (0x00B8, 0x00000400, 0.0),  # C14
-    (0xB07C, 0x00000000, 0.0),  # C15
-    (0xB074, 0x00000002, 0.0),  # C16
-    (0xB078, 0x000000A0, 0.0),  # C17
-    (0x00C0, 0x00000110, 0.0),  # C18
-    (0x00C0, 0x00000210, 0.0),  # C19
-    (0xB120, 0x00000001, 0.0),  # C20
-    (0xE120, 0x00000000, 0.0),  # C21
-    (0xB068, 0x00000004, 0.0),  # C22
-    (0xB07C, 0x00000001, 10e-6),  # C23
-    (0xB07C, 0x00000003, 1e-3),  # C24
-    (0x00B8, 0x00000401, 0.0),  # C25
-    (0x00B8, 0x00000409, 0.0),  # C26
-    (0x0000, 0x4F006442, 0.0),  # C27
-    (0x0000, 0x4F00644A, 0.0),  # C28
-    (0xB080, 0x00000077, 0.0),  # C29
-    (0xB084, 0x0000000F, 0.0),  # C30
-    (0xB088, 0x00000037, 0.0),  # C31
-    (0xB08C, 0x00000037, 0.0),  # C32
-    (0xB090, 0x000000DF, 0.0),  # C33
-    (0xB094, 0x00000057, 0.0),  # C34
-    (0xB098, 0x00000037, 0.0),  # C35
-    (0xB09C, 0x00000067, 0.0),  # C36
-    (0xB0A0, 0x00000037, 0.0),  # C37
-    (0xB0A4, 0x0000002F, 0.0),  # C38
-    (0xB0AC, 0x00000028, 0.0),  # C39
-    (0xB0CC, 0x00000001, 0.0),  # C40
-    (0xB000, 0x000002F8, 0.0),  # C41
-    (0xB004, 0x0000008A, 0.0),  # C42
-    (0xB01C, 0x00000030, 0.0),  # C43
-    (0xB020, 0x00002000, 0.0),  # C44
-    (0xB02C, 0x000000FF, 0.0),  # C45
-    (0xB030, 0x00003E80, 0.0),  # C46
-    (0xB028, 0x00000FA0, 0.0),  # C47
-    (0xA000, 0x000B0501, 200e-6),  # C48
-    (0xA008, 0x00002405, 200e-6),  # C49
-    (0xA004, 0x000B0501, 200e-6),  # C50
-    (0xA020, 0x00000150, 200e-6),  # C51
-    (0xB040, 0x00000007, 0.0),  # C52
-    (0xB064, 0x00000006, 0.0),  # C53
-    (0xB040, 0x0000000F, 100e-6),  # C54
-    (0xB004, 0x0000008A, 200e-6),  # C55
-    (0xB0C8, 0x00000003, 200e-6),  # C56
-    (0xB044, 0x00000001, 0.0),  # C57
-    (0xB000, 0x000002F9, 0.0),  # C58
-    (0x7008, 0x00000001, 0.0),  # C59
-    (0x7000, 0x00070001, 0.0),  # C60
-    (0x8000, 0x0001E085, 0.0),  # C61
-    (0x9008, 0x00000644, 0.0),  # C62
-    (0x0004, 0xF0005042, 0.0),  # C63
-    (0x0018, 0x00000200, 0.0),  # C64
-    (0x1014, 0x11A1504D, 0.0),  # C65
-    (0x9004, 0x00000000, 1e-3),  # C66
-    (0x9000, 0x00000200, 0.0),  # C67
-)
-"""Reset, MIPI and readout set-up (C1..C67; the first five delays per §3.13 item 1)."""
-
-ADC_MISC_CTRL_CALIBRATE = 0x00000212
-"""[I] D3: ND writes 0x42 (0x210 put into an 8-bit field); the register's reserved bits
-2..9 reset to 0x84, which gives 0x212 (§3.13 item 6)."""
-IPH_MIRROR_WAIT = 20e-6
-"""[I] After D9: ND 10 µs, OE 20 µs; OE's longer waits are kept (§3.13 item 8)."""
-IPH_MIRROR_SETTLE = 1.02e-3
-"""[I] After D10: OE's 20 µs then 1 ms (ND: 20 µs)."""
-LIFO_WAIT = 1e-3
-"""[I] After D11 and D12: OE's 1 ms each (ND: 5 µs, then none)."""
-
-SENSORS: tuple[Row, ...] = (
-    (0x004C, 0x00007641, 0.0),  # D1
-    (0x004C, 0x00007643, 0.0),  # D2
-    (0x0054, ADC_MISC_CTRL_CALIBRATE, 100e-6),  # D3
-    (0x005C, 0x00200082, 0.0),  # D4
-    (0x005C, 0x00200083, 100e-6),  # D5
-    (0x004C, 0x00007641, 0.0),  # D6
-    (0x004C, 0x00007643, 0.0),  # D7
-    (0x0054, 0x00001212, 0.0),  # D8
-    (0x0074, 0x00000002, IPH_MIRROR_WAIT),  # D9
-    (0x0074, 0x00000003, IPH_MIRROR_SETTLE),  # D10
-    (0x000C, 0x00000001, LIFO_WAIT),  # D11
-    (0x000C, 0x00000003, LIFO_WAIT),  # D12
-    (0x000C, 0x00000007, 0.0),  # D13
-    (0xC008, 0x00089C0F, 0.0),  # D14
-    (0xC000, 0x00000005, 0.0),  # D15
-    (0xD00C, 0x0000022D, 0.0),  # D16
-    (0xD004, 0x01000B90, 0.0),  # D17
-    (0xD008, 0x00030D40, 0.0),  # D18
-    (0xD0C0, 0x0A118004, 0.0),  # D19
-    (0xD0C4, 0x00000000, 0.0),  # D20
-    (0xD000, 0x00000005, 0.0),  # D21
-)
-"""Thermometer, illuminance counter, anti-flicker and STC/trail filters (bypassed), D1..D21."""
-
-
-class Clock(enum.Enum):
-    """Where the time base comes from (several cameras can share one clock)."""
-
-    INTERNAL = "internal"
-    """The camera's own clock (default)."""
-    INTERNAL_WITH_OUTPUT_ENABLED = "internal with output enabled"
-    """Primary: the camera's own clock, also sent out on the sync pad."""
-    EXTERNAL = "external"
-    """Secondary: the clock comes in on the sync pad from a primary camera. Open the
-    secondaries first, wait a second, then open the primary."""
-
-
-@dataclass(frozen=True)
-class Evk4Biases:
-    """Bias offsets from the camera's factory values.
-
-    At open the driver reads each bias register (its bits 0..7); the value written is that
-    factory value plus the offset, which must stay within 0..255
-    (:meth:`Evk4Driver.biases_bounds` gives the range per bias once open). All offsets 0
-    (the default) keep the factory tuning, as in neuromorphic-drivers 0.18 and OpenEB.
-    """
-
-    pr: int = 0
-    fo: int = 0
-    hpf: int = 0
-    diff_on: int = 0
-    diff: int = 0
-    diff_off: int = 0
-    inv: int = 0
-    refr: int = 0
-    reqpuy: int = 0
-    reqpux: int = 0
-    sendreqpdy: int = 0
-    unknown_1: int = 0
-    unknown_2: int = 0
-
-    def __post_init__(self) -> None:
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigurationError(f"Evk4Biases.{item.name} must be an integer offset")
-            if not -255 <= value <= 255:
-                raise ConfigurationError(
-                    f"Evk4Biases.{item.name} = {value}: an offset lies in -255..255"
-                )
-
-    def items(self) -> list[tuple[str, int]]:
-        """(name, offset) in register order."""
-        return [(name, getattr(self, name)) for name in BIAS_ADDRESSES]
-
-
-def _pixels(values: Any) -> tuple[tuple[int, int], ...]:
-    try:
-        pixels = tuple((operator.index(x), operator.index(y)) for x, y in values)
-    except (TypeError, ValueError):
-        raise ConfigurationError("pixel_mask must be a sequence of (x, y) pairs") from None
-    if len(pixels) > PIXEL_MASK_SLOTS:
-        raise ConfigurationError(
-            f"pixel_mask holds {len(pixels)} pixels; the camera has {PIXEL_MASK_SLOTS} slots"
-        )
-    for x, y in pixels:
-        if not (0 <= x < SENSOR_WIDTH and 0 <= y < SENSOR_HEIGHT):
-            raise ConfigurationError(
-                f"pixel_mask pixel ({x}, {y}) lies outside the {SENSOR_WIDTH}x{SENSOR_HEIGHT} "
-                "sensor"
-            )
-    if len(set(pixels)) != len(pixels):
-        raise ConfigurationError("pixel_mask names a pixel twice")
-    return pixels
-
-
-def _flag(owner: str, name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ConfigurationError(f"{owner}.{name} must be True or False, not {value!r}")
-
-
-@dataclass(frozen=True)
-class Evk4Configuration:
-    """Everything the EVK4 driver programs.
-
-    - ``biases``: offsets from the factory biases (:class:`Evk4Biases`).
-    - ``x_mask`` / ``y_mask``: columns (0..1279) and rows (0..719) to switch off; any
-      iterable of integers (a ``range`` for instance), stored as a sorted tuple. With
-      ``mask_intersection_only`` False (the default) a pixel is off when its column **or**
-      its row is masked; with True, only when both are [I: the meaning of RoiCtrl bit 6,
-      from ND's helper].
-    - ``pixel_mask``: up to 64 distinct (x, y) pixels to switch off one by one, stored as a
-      tuple of pairs.
-    - ``enable_external_trigger``: the camera turns edges on its trigger input into trigger
-      events (EDF 0x7004 bit 10).
-    - ``clock``: internal, primary or secondary (:class:`Clock`); open time only.
-    - ``rate_limiter``: None, or the camera's event-rate controller settings
-      (:class:`RateLimiter`); open time only.
-    - ``enable_output``: False keeps the sensor running but sends no events.
-    """
-
-    biases: Evk4Biases = field(default_factory=Evk4Biases)
-    x_mask: Collection[int] = ()
-    y_mask: Collection[int] = ()
-    pixel_mask: Collection[tuple[int, int]] = ()
-    mask_intersection_only: bool = False
-    enable_external_trigger: bool = True
-    clock: Clock = Clock.INTERNAL
-    rate_limiter: RateLimiter | None = None
-    enable_output: bool = True
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.biases, Evk4Biases):
-            raise ConfigurationError("Evk4Configuration.biases must be an Evk4Biases")
-        object.__setattr__(self, "x_mask", mask_indices(self.x_mask, SENSOR_WIDTH, "x_mask"))
-        object.__setattr__(self, "y_mask", mask_indices(self.y_mask, SENSOR_HEIGHT, "y_mask"))
-        object.__setattr__(self, "pixel_mask", _pixels(self.pixel_mask))
-        for name in ("mask_intersection_only", "enable_external_trigger", "enable_output"):
-            _flag("Evk4Configuration", name, getattr(self, name))
-        try:
-            object.__setattr__(self, "clock", Clock(self.clock))
-        except ValueError:
-            raise ConfigurationError(
-                f"Evk4Configuration.clock must be a Clock, not {self.clock!r}"
-            ) from None
-        if self.rate_limiter is not None and not isinstance(self.rate_limiter, RateLimiter):
-            raise ConfigurationError("Evk4Configuration.rate_limiter must be a RateLimiter or None")
-
-
-def pixel_mask_words(pixels: Iterable[tuple[int, int]]) -> tuple[int, ...]:
-    """The 64 DigitalMask words: slot j holds {x (bits 0..10), 719 − y (bits 16..25), enable
-    (bit 31)} for the j-th pixel, 0 for an unused slot. The row is flipped as in ND
-    (§3.13 item 11, unresolved [I])."""
-    words = [0] * PIXEL_MASK_SLOTS
-    for slot, (x, y) in enumerate(pixels):
-        words[slot] = x | (SENSOR_HEIGHT - 1 - y) << 16 | DIGITAL_MASK_ENABLE
-    return tuple(words)
 
 
 class Evk4Driver(CameraDriver):

@@ -1,8 +1,9 @@
 """The USB operations a camera driver needs, as one small interface.
 
 Two implementations sit beneath it: libusb for real cameras (``_libusb.py``, the ``usb`` extra)
-and emulated devices (``emulation.py``). Drivers only ever talk to a :class:`UsbHandle`, so the
-same driver code runs against both, and tests watch every request it makes.
+and emulated devices (:mod:`aerflow.emulators`). Drivers only ever talk to a
+:class:`UsbHandle`, so the same driver code runs against both, and tests watch every request
+it makes.
 """
 
 from __future__ import annotations

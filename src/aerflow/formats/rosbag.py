@@ -15,7 +15,6 @@ across messages. Gaps in EventPacket ``seq`` are counted in :attr:`lost_messages
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import logging
 import os
@@ -32,10 +31,13 @@ import numpy as np
 import numpy.typing as npt
 
 from .._checks import check_int
+from .._optional import require
 from .._output import Output
 from ..errors import (
     AerflowError,
     FormatError,
+    LostMessagesWarning,
+    MissingDependencyError,
     NotThisFormatError,
     OutOfRangeWarning,
     OutputError,
@@ -59,8 +61,7 @@ from ._base import (
     TimeOrigin,
     _allocate_events,
 )
-from .evt3 import Evt3StreamDecoder, encode, new_encoder_state
-from .raw import order_error
+from .evt3 import Evt3StreamDecoder, Evt3StreamEncoder
 from .ros_detect import ROS1_MAGIC, is_ros2_folder, sniff_ros1, sniff_ros2
 from .ros_messages import (
     EVENT_ARRAY_TYPES,
@@ -100,22 +101,12 @@ _READ_BATCH_BYTES = 1 << 20
 copied into the one array."""
 
 
-class MissingRosbagsError(AerflowError, ImportError):
-    """ROS bags need the optional ``rosbags`` package."""
-
-
-class LostMessagesWarning(TruncatedDataWarning):
-    """EventPacket ``seq`` numbers skipped some: messages were lost while recording."""
+MissingRosbagsError = MissingDependencyError
+"""What a missing ``rosbags`` raises (the name this module has always exported)."""
 
 
 def _rosbags(module: str) -> ModuleType:
-    try:
-        return importlib.import_module(f"rosbags.{module}")
-    except ImportError as error:
-        raise MissingRosbagsError(
-            "ROS bags need rosbags (pure Python, no ROS): pip install 'aerflow[ros]'",
-            name="rosbags",
-        ) from error
+    return require(f"rosbags.{module}", extra="ros", purpose="ROS bags (read without ROS)")
 
 
 def _short_type(msgtype: str) -> str:
@@ -840,7 +831,7 @@ class _RosBagWriter(FileWriter, TimeOrigin):
         self._time_origin = time_origin
         self._origin = 0
         self._header_written = False
-        self._encoder = new_encoder_state()
+        self._encoder = Evt3StreamEncoder(width)
         self._seq = 0
         self._window: int | None = None  # index of the message being gathered
         self._pending_events: list[npt.NDArray[Any]] = []
@@ -963,12 +954,8 @@ class _RosBagWriter(FileWriter, TimeOrigin):
         first = min(firsts)
         stamp_ns = first * 1000
         if self.encoding == "evt3":
-            last = max(int(a["t"][-1]) for a in (events, triggers) if len(a))
-            words, bad = encode(
-                events, triggers, self._origin, last - self._origin, self.width, self._encoder
-            )
-            if bad >= 0:
-                raise ValueError(order_error(events, triggers, bad, "EVT 3.0"))
+            self._encoder.origin = self._origin  # fixed once the first message is sent
+            words = self._encoder.encode(events, triggers)
             time_base = self._origin * 1000
         elif self.encoding is not None:
             for items, what in ((events, "events"), (triggers, "triggers")):

@@ -2,9 +2,14 @@
 
 An :class:`EmulatedDevice` answers the same control and bulk requests as the real camera
 (from a register file it keeps), records every operation the host makes in ``log``, and plays
-a recording on its data endpoint while the host has it streaming. ``_emulated_usb.py`` plugs
-emulated devices in beneath the :class:`~aerflow.devices.usb.UsbHandle` interface, so the real
-drivers run unchanged against them.
+a recording on its data endpoint while the host has it streaming. :mod:`aerflow.emulators.usb`
+plugs emulated devices in beneath the :class:`~aerflow.devices.usb.UsbHandle` interface, so the
+real drivers run unchanged against them.
+
+The emulators take nothing from the drivers but that interface: each model answers from its
+own register table, written from the protocol notes (``usb-devices.md``, ``usb-sequences.md``),
+so that a wrong constant in a driver makes the driver fail against its emulator instead of
+agreeing with itself.
 """
 
 from __future__ import annotations
@@ -15,10 +20,33 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+from ..devices.usb import UsbDeviceInfo
 from ..errors import OutOfRangeWarning
-from .usb import UsbDeviceInfo
 
 __all__ = ["EmulatedDevice", "EmulatedStall", "StreamChunk", "warn_outside"]
+
+# Standard USB (chapter 9 of the USB specification), as the protocol notes use it.
+REQUEST_TYPE_VENDOR_IN = 0xC0
+"""bmRequestType of a vendor request, device to host."""
+REQUEST_TYPE_VENDOR_OUT = 0x40
+"""bmRequestType of a vendor request, host to device."""
+REQUEST_TYPE_STANDARD_IN = 0x80
+"""bmRequestType of a standard request, device to host."""
+GET_DESCRIPTOR = 0x06
+STRING_DESCRIPTOR = 0x03
+"""The descriptor type of string descriptors (wValue's high byte in GET_DESCRIPTOR)."""
+LANGID_US_ENGLISH = 0x0409
+
+
+def string_descriptor(text: str) -> bytes:
+    """A string descriptor: its length, type 3, then ``text`` in UTF-16LE."""
+    body = text.encode("utf-16-le")
+    return bytes((len(body) + 2, STRING_DESCRIPTOR)) + body
+
+
+def language_table() -> bytes:
+    """String descriptor 0: the languages offered (US English only)."""
+    return bytes((4, STRING_DESCRIPTOR)) + LANGID_US_ENGLISH.to_bytes(2, "little")
 
 
 class EmulatedStall(Exception):

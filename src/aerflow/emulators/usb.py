@@ -7,14 +7,14 @@ import threading
 import time
 from collections.abc import Sequence
 
+from ..devices.usb import TransferCallback, TransferStatus, UsbDeviceInfo
 from ..errors import (
     DeviceBusyError,
     DeviceDisconnectedError,
     DeviceError,
     DeviceNotFoundError,
 )
-from .emulation import EmulatedDevice, EmulatedStall
-from .usb import TransferCallback, TransferStatus, UsbDeviceInfo
+from .base import EmulatedDevice, EmulatedStall
 
 __all__ = ["EmulatedBackend", "EmulatedHandle"]
 
@@ -33,6 +33,13 @@ class EmulatedBackend:
         self.emulated = list(devices)
         self.speed = speed
         self._claimed: set[int] = set()
+
+    @property
+    def lossless_by_default(self) -> bool:
+        """Whether a camera opened here waits for its consumer by default (rather than
+        discarding data when its ring is full): when playing as fast as the consumer takes
+        it, so that recordings arrive whole."""
+        return self.speed is None
 
     def devices(self) -> list[UsbDeviceInfo]:
         return [device.info for device in self.emulated if not device.unplugged]
