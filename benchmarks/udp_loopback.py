@@ -123,7 +123,7 @@ def _receive(args: argparse.Namespace) -> None:
 def _send(args: argparse.Namespace) -> None:
     import aerflow
     from aerflow.net import UdpSender
-    from aerflow.net.codecs import encode_datagrams
+    from aerflow.net.wire import encode_datagrams
 
     # Load the kernels (numba cache) before the clock starts, as aestream's are compiled.
     encode_datagrams(np.zeros(1, aerflow.EVENTS_DTYPE), args.wire)

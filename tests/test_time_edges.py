@@ -31,8 +31,9 @@ import pytest
 import aerflow
 from aerflow.filters import ShiftTime
 from aerflow.formats.text import TextReader, TextWriter
-from aerflow.net import UdpSender, codecs
-from aerflow.net.codecs import DatagramDecoder, aerflow_header, decode_datagrams, encode_datagrams
+from aerflow.net import UdpSender
+from aerflow.net.wire import DatagramDecoder, aerflow_header, decode_datagrams, encode_datagrams
+from aerflow.net.wire import common as wire_state
 
 from .helpers import assert_same_events
 from .processes import free_udp_port
@@ -430,14 +431,14 @@ def test_udp_time_base_that_would_wrap_is_malformed() -> None:
 @pytest.mark.parametrize("wire", ["faery-t32", "spif-t"])
 def test_udp_32_bit_unwrapping_stops_short_of_wrapping_64_bits(wire: str) -> None:
     decoder = DatagramDecoder(wire)
-    limit = int(codecs._MAX_UNWRAP)
-    decoder.state[codecs.S_OFFSET] = limit
-    decoder.state[codecs.S_LAST] = limit + 2**32 - 10
+    limit = int(wire_state.MAX_UNWRAP)
+    decoder.state[wire_state.S_OFFSET] = limit
+    decoder.state[wire_state.S_LAST] = limit + 2**32 - 10
     events = events_at([5, 6])  # a drop of nearly 2**32: a wrap, no longer counted
     back = decode_datagrams(encode_datagrams(events, wire), decoder=decoder)
     assert back["t"].tolist() == [limit + 5, limit + 6]
-    decoder.state[codecs.S_OFFSET] = limit - 2**32
-    decoder.state[codecs.S_LAST] = limit - 10
+    decoder.state[wire_state.S_OFFSET] = limit - 2**32
+    decoder.state[wire_state.S_LAST] = limit - 10
     back = decode_datagrams(encode_datagrams(events, wire), decoder=decoder)
     assert back["t"].tolist() == [limit + 5, limit + 6]  # the last wrap that counts
 

@@ -31,7 +31,7 @@ from aerflow.net import (
     receive,
 )
 from aerflow.net import udp as udp_module
-from aerflow.net.codecs import FLAG_END_OF_STREAM, aerflow_header, encode_datagrams
+from aerflow.net.wire import FLAG_END_OF_STREAM, aerflow_header, encode_datagrams
 from aerflow.stream import Stream
 
 from .helpers import assert_same_events
@@ -517,6 +517,18 @@ def test_given_sensor_size_wins_and_mismatch_is_logged(caplog: pytest.LogCapture
 
 def test_wire_formats_are_listed() -> None:
     assert [get_wire_format(w).name for w in WIRES] == list(WIRES)
+
+
+def test_the_command_line_offers_exactly_the_registered_wire_formats() -> None:
+    """The udp source's and sink's ``--wire`` choices are written out in the component table
+    (it must not import the network code to start fast): they must stay the registry's."""
+    from aerflow import components
+    from aerflow.net import wire_format_names
+
+    for table in (components.SOURCES, components.SINKS):
+        wire = next(option for option in table["udp"].options if option.name == "wire")
+        assert wire.choices == tuple(wire_format_names())
+        assert wire.default == wire_format_names()[0]
 
 
 # -- aestream interoperation ----------------------------------------------------------------------

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aerflow
-from aerflow.net import codecs
-from aerflow.net.codecs import (
+from aerflow.net import wire as net_wire
+from aerflow.net.wire import (
     DatagramDecoder,
     decode_datagrams,
     encode_datagrams,
@@ -84,7 +84,7 @@ def event_lists(draw: Any, wire: str, monotonic: bool = False) -> list[ref.Event
 @given(data=st.data())
 def test_encoder_matches_reference(wire: str, data: st.DataObject) -> None:
     events = data.draw(event_lists(wire))
-    info = codecs.get_wire_format(wire)
+    info = net_wire.get_wire_format(wire)
     smallest = info.header_bytes + info.record_bytes
     size = data.draw(st.sampled_from([smallest, smallest + 5, 512, 1472, 65507]))
     options: dict[str, Any] = {}
@@ -142,7 +142,7 @@ def test_decoder_matches_reference_on_any_bytes(wire: str, data: st.DataObject) 
 def test_round_trip(wire: str, data: st.DataObject) -> None:
     events = data.draw(event_lists(wire, monotonic=True))
     # 32-bit times unwrap only when consecutive events are less than 2^31 µs apart.
-    if codecs.get_wire_format(wire).times == "low32":
+    if net_wire.get_wire_format(wire).times == "low32":
         kept: list[ref.Event] = []
         for t, x, y, on in sorted(events):
             if not kept:  # the first time must be its own low 32 bits
@@ -176,7 +176,7 @@ def test_coordinates_beyond_the_sensor_are_refused() -> None:
 
 @pytest.mark.parametrize("wire", WIRES)
 def test_datagram_size_limits(wire: str) -> None:
-    info = codecs.get_wire_format(wire)
+    info = net_wire.get_wire_format(wire)
     with pytest.raises(ValueError, match="outside"):
         info.check_datagram_bytes(65508)
     with pytest.raises(ValueError, match="outside"):
@@ -185,11 +185,11 @@ def test_datagram_size_limits(wire: str) -> None:
 
 
 def test_wire_format_names_and_aliases() -> None:
-    assert codecs.wire_format_names() == list(WIRES)
-    assert codecs.get_wire_format("t32_x16_y15_on1").name == "faery-t32"
-    assert codecs.get_wire_format("T64_X16_Y16_ON8").name == "faery-t64"
+    assert net_wire.wire_format_names() == list(WIRES)
+    assert net_wire.get_wire_format("t32_x16_y15_on1").name == "faery-t32"
+    assert net_wire.get_wire_format("T64_X16_Y16_ON8").name == "faery-t64"
     with pytest.raises(ValueError, match="unknown wire format 'evt3'"):
-        codecs.get_wire_format("evt3")
+        net_wire.get_wire_format("evt3")
 
 
 # -- fixed vectors ------------------------------------------------------------------------------
@@ -267,9 +267,9 @@ def test_aerflow_datagram_byte_by_byte() -> None:
         "02013401"  # x=0x0102, y=0x0134
     )
     header = parse_aerflow_header(datagram)
-    assert header == codecs.AerflowHeader(1, 0, 32, 0xA1B2C3D4, 7, 1_000_000, 640, 480, 2, 8)
+    assert header == net_wire.AerflowHeader(1, 0, 32, 0xA1B2C3D4, 7, 1_000_000, 640, 480, 2, 8)
     assert not header.end_of_stream
-    end = codecs.DatagramEncoder("aerflow", stream_id=3, width=640, height=480)
+    end = net_wire.DatagramEncoder("aerflow", stream_id=3, width=640, height=480)
     end.sequence = 9
     eos = parse_aerflow_header(end.end_of_stream(aborted=True))
     assert eos.end_of_stream
@@ -368,7 +368,7 @@ def test_events_outside_the_given_sensor_are_dropped(wire: str) -> None:
 
 def test_aerflow_sensor_in_header_bounds_events() -> None:
     events = as_array([(5, 1, 2, True), (6, 100, 4, False)])
-    header = codecs.aerflow_header(1, 0, 5, 64, 64, 2)
+    header = net_wire.aerflow_header(1, 0, 5, 64, 64, 2)
     body = encode_datagrams(events, "aerflow")[0][32:]
     decoder = DatagramDecoder("aerflow")
     decoded = decode_datagrams([header + body], decoder=decoder)
@@ -391,7 +391,7 @@ def sequence_datagrams(sequences: list[tuple[int, int]], flags: dict[int, int]) 
         )[0]
         flag = flags.get(len(out), 0)
         if flag:
-            events = codecs.aerflow_header(stream_id, sequence, 0, 0, 0, 0, flags=flag)
+            events = net_wire.aerflow_header(stream_id, sequence, 0, 0, 0, 0, flags=flag)
         out.append(events)
     return out
 
@@ -467,10 +467,10 @@ def test_end_of_stream_for_every_stream() -> None:
     data = [good_aerflow(0, 1), good_aerflow(0, 2)]
     decode_datagrams(data, decoder=decoder)
     assert not decoder.all_ended()
-    end_1 = codecs.aerflow_header(1, 1, 0, 0, 0, 0, flags=codecs.FLAG_END_OF_STREAM)
+    end_1 = net_wire.aerflow_header(1, 1, 0, 0, 0, 0, flags=net_wire.FLAG_END_OF_STREAM)
     decode_datagrams([end_1, end_1], decoder=decoder)  # a repeat is ignored
     assert not decoder.all_ended()
-    end_2 = codecs.aerflow_header(2, 1, 0, 0, 0, 0, flags=3)
+    end_2 = net_wire.aerflow_header(2, 1, 0, 0, 0, 0, flags=3)
     decode_datagrams([end_2], decoder=decoder)
     assert decoder.all_ended()
     one, two = decoder.stream_stats()

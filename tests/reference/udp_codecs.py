@@ -1,5 +1,5 @@
 """Slow, plain-Python encoders and decoders of the UDP wire formats, written from the format
-descriptions (``docs/formats/udp.md`` and the aerflow.net.codecs docstring), not from the
+descriptions (``docs/formats/udp.md`` and the aerflow.net.wire docstrings), not from the
 kernels.
 
 Events are lists of ``(t, x, y, on)`` tuples. Decoders return ``(events, counters)`` where

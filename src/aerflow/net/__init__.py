@@ -10,21 +10,17 @@ and DV's network streams over TCP and UNIX sockets (:class:`DvClient`, :class:`D
         sender.write(events)                                            # or a Packet
 
 Wire formats (``wire=``): ``aerflow`` (default; sequence numbers, sensor size, end of stream),
-``spif``, ``spif-t``, ``faery-t64``, ``faery-t32``; byte layouts in :mod:`aerflow.net.codecs`.
+``spif``, ``spif-t``, ``faery-t64``, ``faery-t32``; byte layouts in :mod:`aerflow.net.wire`, one
+module per format.
+
+Modules: :mod:`.address` (host:port), :mod:`.wire` (the UDP wire formats, one module each),
+:mod:`.mmsg` (UDP sockets, sendmmsg/recvmmsg), :mod:`.udp` (the sender), :mod:`.udp_receiver`,
+:mod:`.dv` (DV network streams: client, server and their parts).
 """
 
 from __future__ import annotations
 
 from .address import DEFAULT_HOST, Address, parse_address
-from .codecs import (
-    MAX_DATAGRAM_BYTES,
-    MTU_DATAGRAM_BYTES,
-    WIRE_FORMATS,
-    StreamStats,
-    WireFormat,
-    get_wire_format,
-    wire_format_names,
-)
 from .dv import (
     DEFAULT_DV_PORT,
     DvAddress,
@@ -34,15 +30,16 @@ from .dv import (
     DvServerStats,
     parse_dv_address,
 )
-from .udp import (
-    DEFAULT_PORT,
-    RECEIVE_OPTIONS,
-    SEND_OPTIONS,
-    UdpReceiver,
-    UdpReceiverStats,
-    UdpSender,
-    UdpSenderStats,
-    receive,
+from .udp import DEFAULT_PORT, UdpSender, UdpSenderStats
+from .udp_receiver import UdpReceiver, UdpReceiverStats, receive
+from .wire import (
+    MAX_DATAGRAM_BYTES,
+    MTU_DATAGRAM_BYTES,
+    WIRE_FORMATS,
+    StreamStats,
+    WireFormat,
+    get_wire_format,
+    wire_format_names,
 )
 
 __all__ = [
@@ -51,8 +48,6 @@ __all__ = [
     "DEFAULT_PORT",
     "MAX_DATAGRAM_BYTES",
     "MTU_DATAGRAM_BYTES",
-    "RECEIVE_OPTIONS",
-    "SEND_OPTIONS",
     "WIRE_FORMATS",
     "Address",
     "DvAddress",
