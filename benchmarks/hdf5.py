@@ -16,16 +16,21 @@ Decoders:
     evlib            evlib.formats.load_events(path, sort=False)  (its own ECF decoder)
     h5py-plugin      h5py.File(path)["CD/events"][:]             (needs --plugin-dir)
     evutils          EventReader(path, mode="all").read_all()    (reads through the plugin)
+    baseline         aerflow.read(path) of another aerflow tree  (needs --baseline-src)
+    baseline-1thread aerflow.read(path, threads=1) of that tree
 Encoders (the events in memory, to a new file):
     aerflow          aerflow.write(path, events)
     h5py-plugin      create_dataset(..., compression=0x8ECF) through the plugin
 
 The official plugin (github.com/prophesee-ai/hdf5_ecf) is built separately; pass the folder
 holding libH5Zecf.so with --plugin-dir (it is put on HDF5_PLUGIN_PATH for those tools only).
+--baseline-src names the src folder of an earlier aerflow (e.g. from `git archive`), put
+first on PYTHONPATH for the baseline tools, so that old and new run under the same load.
 
 Usage:
     .venv/bin/python benchmarks/hdf5.py [--repeat 3] [--events 20000000]
-        [--plugin-dir DIR] [--tools aerflow,aerflow-1thread,aerflow-iter,evlib,h5py-plugin,evutils]
+        [--plugin-dir DIR] [--baseline-src DIR]
+        [--tools aerflow,aerflow-1thread,aerflow-iter,evlib,h5py-plugin,evutils,baseline,...]
         [--encoders aerflow,h5py-plugin] [--json results.json]
 """
 
@@ -51,6 +56,7 @@ DATA_DIR = BENCH_DIR / "data"
 SAMPLE = "evt2/evt2_gen3_2020-09-14.raw"
 RESULT_PREFIX = "BENCH_RESULT "
 DECODERS = ("aerflow", "aerflow-1thread", "aerflow-iter", "evlib", "h5py-plugin", "evutils")
+BASELINES = {"baseline": "aerflow", "baseline-1thread": "aerflow-1thread"}
 ENCODERS = ("aerflow", "h5py-plugin")
 PLUGIN_TOOLS = {"h5py-plugin", "evutils"}
 CD_DTYPE = np.dtype(
@@ -109,6 +115,11 @@ def _peak_rss_kb() -> int:
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _system_cpu() -> float:
+    """The kernel's share (page faults of fresh output memory, most of it)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
 
 
 def _decode(tool: str, path: Path) -> tuple[Any, Any, Any, Any] | str:
@@ -180,12 +191,13 @@ def _encode(tool: str, events: np.ndarray, path: Path) -> None:
 
 
 def measure(args: argparse.Namespace) -> None:
-    tool, path = args.measure, Path(args.path)
+    tool, path = BASELINES.get(args.measure, args.measure), Path(args.path)
     if args.mode == "decode":
         _decode(tool, Path(args.warmup))
-        cpu, start = _cpu(), time.perf_counter()
+        cpu, start, system = _cpu(), time.perf_counter(), _system_cpu()
         decoded = _decode(tool, path)
         seconds, cpu_seconds, peak = time.perf_counter() - start, _cpu() - cpu, _peak_rss_kb()
+        system = _system_cpu() - system  # iterating: with the digests' copies
         if isinstance(decoded, str):
             inside, check = decoded.split("|")
             count = int(check.split(":")[0])
@@ -198,12 +210,14 @@ def measure(args: argparse.Namespace) -> None:
         _encode(tool, events[:100_000], small)
         events = np.load(args.events_file)
         base = _peak_rss_kb()
-        cpu, start = _cpu(), time.perf_counter()
+        cpu, start, system = _cpu(), time.perf_counter(), _system_cpu()
         _encode(tool, events, path)
         seconds, cpu_seconds, peak = time.perf_counter() - start, _cpu() - cpu, _peak_rss_kb()
+        system = _system_cpu() - system
         count, check = len(events), str(path.stat().st_size)
         peak -= base
-    result = {"events": count, "seconds": seconds, "cpu_seconds": cpu_seconds}
+    result: dict[str, Any] = {"events": count, "seconds": seconds, "cpu_seconds": cpu_seconds}
+    result["system_seconds"] = system
     result.update({"peak_rss_kb": peak, "check": check})
     print(RESULT_PREFIX + json.dumps(result))
 
@@ -211,9 +225,15 @@ def measure(args: argparse.Namespace) -> None:
 # -- the driver ----------------------------------------------------------------------------------
 
 
-def _run(command: list[str], plugin_dir: str | None, tool: str) -> dict[str, Any]:
+def _run(
+    command: list[str], plugin_dir: str | None, tool: str, baseline: str | None = None
+) -> dict[str, Any]:
     env = dict(os.environ)
     env.pop("HDF5_PLUGIN_PATH", None)
+    if tool in BASELINES:
+        if not baseline:
+            raise RuntimeError("needs --baseline-src")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [baseline, env.get("PYTHONPATH")]))
     if tool in PLUGIN_TOOLS:
         if not plugin_dir:
             raise RuntimeError("needs --plugin-dir")
@@ -237,6 +257,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--events", type=int, default=20_000_000)
     parser.add_argument("--plugin-dir")
+    parser.add_argument("--baseline-src")
     parser.add_argument("--tools", default=",".join(DECODERS))
     parser.add_argument("--encoders", default=",".join(ENCODERS))
     parser.add_argument("--json")
@@ -282,7 +303,7 @@ def main() -> None:
                     command += ["--path", str(out), "--warmup", str(DATA_DIR / "ecf-small.npy")]
                     command += ["--events-file", str(arrays)]
                 try:
-                    runs.append(_run(command, args.plugin_dir, tool))
+                    runs.append(_run(command, args.plugin_dir, tool, args.baseline_src))
                 except (RuntimeError, subprocess.TimeoutExpired) as error:
                     print(f"{mode} {tool}: failed: {error}")
                     break
@@ -290,19 +311,22 @@ def main() -> None:
                 continue
             wall = statistics.median(r["seconds"] for r in runs)
             cpu = statistics.median(r["cpu_seconds"] for r in runs)
+            system = statistics.median(r["system_seconds"] for r in runs)
             peak = max(r["peak_rss_kb"] for r in runs) / 1024
             if mode == "decode":
-                want = expected_iter if tool == "aerflow-iter" else expected
+                want = expected_iter if tool.endswith("-iter") else expected
                 exact = all(r["check"] == want for r in runs)
                 note = "exact" if exact else "DIFFERS"
             else:
                 note = f"{int(runs[0]['check']) / 1e6:.1f} MB"
             rate = len(events) / wall / 1e6
             print(
-                f"{mode:6} {tool:16} {rate:7.1f} Mev/s  wall {wall:6.3f} s  cpu {cpu:6.3f} s  "
-                f"peak {peak:7.0f} MiB  {note}  (load {os.getloadavg()[0]:.2f})"
+                f"{mode:6} {tool:16} {rate:7.1f} Mev/s  wall {wall:6.3f} s  cpu {cpu:6.3f} s "
+                f"(sys {system:5.3f})  peak {peak:7.0f} MiB  {note}  "
+                f"(load {os.getloadavg()[0]:.2f})"
             )
             results[mode][tool] = {"mev_s": rate, "wall": wall, "cpu": cpu, "peak_mib": peak}
+            results[mode][tool]["system"] = system
             results[mode][tool]["note"] = note
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -250,6 +250,57 @@ def test_every_layout_kernel_against_reference(seed: int) -> None:
         assert_same_events(decoded, events)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_many_chunks_in_one_call_decode_in_place_like_the_reference(seed: int) -> None:
+    """Blocks of every layout, a filter-skipped raw chunk and a padded last block, decoded by
+    one call (each block but the last straight into the output, the last through scratch),
+    then again in two calls filling the two halves of one array, the second half first (as
+    the reader's threads do): nothing written outside a call's own part, events outside the
+    sensor dropped, everything equal to the reference decoder's events."""
+    rng = np.random.default_rng(seed)
+    stored: list[bytes] = []
+    keeps: list[int] = []
+    raw: list[bool] = []
+    expected: list[tuple[int, int, int, int]] = []
+    for c in range(14):
+        count = int(rng.choice([1, 2, 3, 4, 5, 7, 17, 64, 1000, 16384]))
+        events = camera_rows(count, int(rng.integers(1 << 30)), 2048, 2048)
+        keep = count - int(rng.integers(count)) if c == 13 else count  # padding past the end
+        if c == 6:
+            records = np.zeros(count, CD)
+            for name in ("x", "y", "t"):
+                records[name] = events[name]
+            records["p"] = events["on"]
+            stored.append(records.tobytes())
+            expected += tuples(events)
+        else:
+            stored.append(kernel_encode(events))
+            expected += ref.decode_block(stored[-1])[:keep]
+        keeps.append(keep)
+        raw.append(c == 6)
+    sizes = np.array([len(s) for s in stored])
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    data = np.frombuffer(b"".join(stored), np.uint8)
+    keep_array = np.array(keeps)
+    arrays = (data, offsets, sizes, np.full(len(keeps), 65535), keep_array, np.array(raw))
+    # Sensor edges at coordinates that occur: events on the edge are outside.
+    edge_x, edge_y = expected[len(expected) // 3][1], expected[len(expected) // 2][2]
+    for width, height in ((2048, 2048), (edge_x, 2048), (2048, edge_y), (edge_x, edge_y)):
+        inside = [e for e in expected if e[1] < width and e[2] < height]
+        out = np.zeros(sum(keeps), aerflow.EVENTS_DTYPE)
+        status, done, _, n, dropped = _ecf.decode_chunks(*arrays, out, 0, width, height)
+        assert (status, done, n, dropped) == (_ecf.OK, len(keeps), len(inside), len(out) - n)
+        assert_same_events(out[:n], as_events(inside))
+    half = len(keeps) // 2
+    split = int(keep_array[:half].sum())
+    out = np.zeros(sum(keeps), aerflow.EVENTS_DTYPE)
+    second = _ecf.decode_chunks(data, *(a[half:] for a in arrays[1:]), out, split, 4096, 4096)
+    first = _ecf.decode_chunks(data, *(a[:half] for a in arrays[1:]), out, 0, 4096, 4096)
+    assert first[::3] == (_ecf.OK, split)
+    assert second[::3] == (_ecf.OK, len(out))
+    assert_same_events(out, as_events(expected))
+
+
 def test_all_three_layouts_are_exercised() -> None:
     seen = {ref.layout_of(kernel_encode(camera_rows(4096, seed, 2048, 2048))) for seed in range(30)}
     assert seen == {"A", "B", "C"}

@@ -7,9 +7,8 @@ unaligned. Decoding checks every read against the block's length and every run a
 event count, so a damaged block gives a status code (turned into a FormatError by the reader)
 instead of a read out of bounds. Encoding writes the bytes a fresh official encoder writes.
 
-The kernels decode straight into :data:`aerflow.EVENTS_DTYPE` records and keep only the first
-``keep`` events of a block: an edge chunk written through the HDF5 filter pipeline carries
-padding events past the dataset's length.
+Encoding is here; decoding, straight into :data:`aerflow.EVENTS_DTYPE` records, is in
+:mod:`._ecf_decode` (its names are importable from here too).
 """
 
 from __future__ import annotations
@@ -20,344 +19,35 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from ._ecf_decode import (
+    ENDS_EARLY,
+    LONG_JUMP,
+    MAX_BLOCK_EVENTS,
+    MISSING,
+    NEGATIVE_TIME,
+    OK,
+    RUN_PAST_COUNT,
+    STATUS_MESSAGES,
+    TOO_FEW,
+    TOO_MANY,
+    decode_chunks,
+)
+
 __all__ = [
+    "ENDS_EARLY",
+    "LONG_JUMP",
     "MAX_BLOCK_EVENTS",
+    "MISSING",
+    "NEGATIVE_TIME",
+    "OK",
+    "RUN_PAST_COUNT",
     "STATUS_MESSAGES",
+    "TOO_FEW",
+    "TOO_MANY",
     "block_bound",
     "decode_chunks",
     "encode_block",
 ]
-
-MAX_BLOCK_EVENTS = 65535
-"""The official decoder refuses larger blocks (and its encoder larger inputs)."""
-
-OK, ENDS_EARLY, TOO_MANY, RUN_PAST_COUNT, LONG_JUMP, TOO_FEW, NEGATIVE_TIME, MISSING = range(8)
-STATUS_MESSAGES = {
-    ENDS_EARLY: "the block ends before its events do",
-    TOO_MANY: "the block header announces more events than the chunk holds",
-    RUN_PAST_COUNT: "a run goes past the block's event count",
-    LONG_JUMP: "a time jump longer than 16 nibbles",
-    TOO_FEW: "the block holds fewer events than the dataset's length needs",
-    NEGATIVE_TIME: "a negative timestamp",
-    MISSING: "the chunk was never written",
-}
-
-_TOP_BIT = np.uint64(1 << 63)
-_RAW_RECORD = 16  # Metavision's EventCD: x u16, y u16, p i16, 2 padding bytes, t i64
-
-
-@nb.njit(nogil=True, cache=True, inline="always")
-def _fill_run(out: Any, i: int, run: int, keep: int, value: Any) -> None:
-    """``value`` into ``out[i : i + run]`` (up to ``keep``). Most runs are short: four slots
-    are written blindly (the scratch has room past the end; later runs overwrite the rest),
-    a loop runs only for longer ones."""
-    out[i] = value
-    out[i + 1] = value
-    out[i + 2] = value
-    out[i + 3] = value
-    if run > 4:
-        for k in range(i + 4, min(i + run, keep)):
-            out[k] = value
-
-
-@nb.njit(nogil=True, cache=True, inline="always")
-def _u16(data: Any, at: int) -> Any:
-    return np.int64(data[at]) | np.int64(data[at + 1]) << 8
-
-
-@nb.njit(nogil=True, cache=True, inline="always")
-def _u32(data: Any, at: int) -> Any:
-    return _u16(data, at) | _u16(data, at + 2) << 16
-
-
-@nb.njit(nogil=True, cache=True, inline="always")
-def _u64(data: Any, at: int) -> Any:
-    return np.uint64(_u32(data, at)) | np.uint64(_u32(data, at + 4)) << np.uint64(32)
-
-
-@nb.njit(nogil=True, cache=True)
-def _decode_times(data: Any, pos: int, stop: int, count: int, keep: int, ts: Any) -> Any:
-    """Timestamps of a block into ts[:keep]; returns (status, next position)."""
-    cur = _u64(data, pos)
-    pos += 8
-    i = 0
-    while i < count:
-        if pos >= stop:
-            return ENDS_EARLY, pos
-        byte = np.int64(data[pos])
-        pos += 1
-        if byte >= 0xF0:
-            dt = np.uint64(byte & 0xF)
-            shift = 4
-            while pos < stop and data[pos] >= 0xF0:
-                if shift == 64:
-                    return LONG_JUMP, pos
-                dt |= np.uint64(data[pos] & 0xF) << np.uint64(shift)
-                shift += 4
-                pos += 1
-            cur += dt  # wrapping: a negative time after a positive one is a long jump
-            continue
-        cur += np.uint64(byte >> 4)
-        run = byte & 0xF
-        if run == 15:
-            if pos + 2 > stop:
-                return ENDS_EARLY, pos
-            run = _u16(data, pos)
-            pos += 2
-        if i + run > count:
-            return RUN_PAST_COUNT, pos
-        if i < keep and cur >= _TOP_BIT:
-            return NEGATIVE_TIME, pos
-        _fill_run(ts, i, run, keep, cur)
-        i += run
-    return OK, pos
-
-
-@nb.njit(nogil=True, cache=True)
-def _decode_packed_yxp(
-    data: Any, pos: int, stop: int, count: int, keep: int, xs: Any, ys: Any, ps: Any
-) -> Any:
-    """Layout A: 24-bit (y, x, p) values, four to three u32 words."""
-    groups = (count + 3) // 4
-    if pos + 12 * groups > stop:
-        return ENDS_EARLY, pos
-    for g in range(min(groups, (keep + 3) // 4)):
-        at = pos + 12 * g
-        w0 = _u32(data, at)
-        w1 = _u32(data, at + 4)
-        w2 = _u32(data, at + 8)
-        v0 = w0 >> 8
-        v1 = (w0 & 0xFF) | (w1 >> 16) << 8
-        v2 = (w1 & 0xFFFF) | (w2 >> 24) << 16
-        v3 = w2 & 0xFFFFFF
-        k = 4 * g  # the scratch columns have room for a whole last group
-        ys[k], xs[k], ps[k] = (v0 >> 12) & 0x7FF, (v0 >> 1) & 0x7FF, v0 & 1
-        ys[k + 1], xs[k + 1], ps[k + 1] = (v1 >> 12) & 0x7FF, (v1 >> 1) & 0x7FF, v1 & 1
-        ys[k + 2], xs[k + 2], ps[k + 2] = (v2 >> 12) & 0x7FF, (v2 >> 1) & 0x7FF, v2 & 1
-        ys[k + 3], xs[k + 3], ps[k + 3] = (v3 >> 12) & 0x7FF, (v3 >> 1) & 0x7FF, v3 & 1
-    return OK, pos + 12 * groups
-
-
-@nb.njit(nogil=True, cache=True)
-def _decode_y_runs(data: Any, pos: int, stop: int, count: int, keep: int, ys: Any) -> Any:
-    i = 0
-    while i < count:
-        if pos + 2 > stop:
-            return ENDS_EARLY, pos
-        word = _u16(data, pos)
-        pos += 2
-        run = word & 31
-        if run == 31:
-            if pos + 2 > stop:
-                return ENDS_EARLY, pos
-            run = _u16(data, pos)
-            pos += 2
-        if i + run > count:
-            return RUN_PAST_COUNT, pos
-        y = word >> 5
-        _fill_run(ys, i, run, keep, y)
-        i += run
-    return OK, pos
-
-
-@nb.njit(nogil=True, cache=True)
-def _decode_packed_xp(
-    data: Any, pos: int, stop: int, count: int, keep: int, xs: Any, ps: Any
-) -> Any:
-    """Layout B: 12-bit (x, p) values, four to three u16 words."""
-    groups = (count + 3) // 4
-    if pos + 6 * groups > stop:
-        return ENDS_EARLY, pos
-    for g in range(min(groups, (keep + 3) // 4)):
-        at = pos + 6 * g
-        w0 = _u16(data, at)
-        w1 = _u16(data, at + 2)
-        w2 = _u16(data, at + 4)
-        v0 = w0 >> 4
-        v1 = (w0 & 0xF) | (w1 >> 8) << 4
-        v2 = (w1 & 0xFF) | (w2 >> 12) << 8
-        v3 = w2 & 0xFFF
-        k = 4 * g
-        xs[k], ps[k] = v0 >> 1, v0 & 1
-        xs[k + 1], ps[k + 1] = v1 >> 1, v1 & 1
-        xs[k + 2], ps[k + 2] = v2 >> 1, v2 & 1
-        xs[k + 3], ps[k + 3] = v3 >> 1, v3 & 1
-    return OK, pos + 6 * groups
-
-
-@nb.njit(nogil=True, cache=True)
-def _decode_masked_x(data: Any, pos: int, stop: int, count: int, xs: Any) -> Any:
-    """Layout C's x: a base and a mask of up to five following x (the last word may name
-    up to five values past ``count``, and every word writes six slots: the scratch column
-    has room for both)."""
-    i = 0
-    while i < count:
-        if pos + 2 > stop:
-            return ENDS_EARLY, pos
-        word = _u16(data, pos)
-        pos += 2
-        x = word >> 5
-        # Each candidate is written, then kept by moving on when its bit is set (no branch).
-        xs[i] = x
-        i += 1
-        xs[i] = x + 1
-        i += (word >> 4) & 1
-        xs[i] = x + 2
-        i += (word >> 3) & 1
-        xs[i] = x + 3
-        i += (word >> 2) & 1
-        xs[i] = x + 4
-        i += (word >> 1) & 1
-        xs[i] = x + 5
-        i += word & 1
-    return OK, pos
-
-
-@nb.njit(nogil=True, cache=True)
-def _decode_p_runs(data: Any, pos: int, stop: int, count: int, keep: int, ps: Any) -> Any:
-    i = 0
-    while i < count:
-        if pos >= stop:
-            return ENDS_EARLY, pos
-        byte = np.int64(data[pos])
-        pos += 1
-        run = byte & 127
-        if run == 127:
-            if pos + 2 > stop:
-                return ENDS_EARLY, pos
-            run = _u16(data, pos)
-            pos += 2
-        if i + run > count:
-            return RUN_PAST_COUNT, pos
-        p = byte >> 7
-        _fill_run(ps, i, run, keep, p)
-        i += run
-    return OK, pos
-
-
-@nb.njit(nogil=True, cache=True)
-def _decode_block(
-    data: Any,
-    start: int,
-    stop: int,
-    capacity: int,
-    keep: int,
-    ts: Any,
-    xs: Any,
-    ys: Any,
-    ps: Any,
-) -> Any:
-    """One ECF block at data[start:stop], its first ``keep`` events into the scratch columns
-    (sized for 65,535 events and 16 more); (status, position)."""
-    if stop - start < 12:
-        return ENDS_EARLY, start
-    header = _u32(data, start)
-    count = header >> 2
-    if count > MAX_BLOCK_EVENTS or count > capacity:
-        return TOO_MANY, start
-    if count < keep:
-        return TOO_FEW, start
-    status, pos = _decode_times(data, start + 4, stop, count, keep, ts)
-    if status != OK:
-        return status, pos
-    if header & 2:
-        return _decode_packed_yxp(data, pos, stop, count, keep, xs, ys, ps)
-    status, pos = _decode_y_runs(data, pos, stop, count, keep, ys)
-    if status != OK:
-        return status, pos
-    if header & 1:
-        return _decode_packed_xp(data, pos, stop, count, keep, xs, ps)
-    status, pos = _decode_masked_x(data, pos, stop, count, xs)
-    if status != OK:
-        return status, pos
-    return _decode_p_runs(data, pos, stop, count, keep, ps)
-
-
-@nb.njit(nogil=True, cache=True)
-def _decode_raw(
-    data: Any, start: int, stop: int, keep: int, ts: Any, xs: Any, ys: Any, ps: Any
-) -> Any:
-    """A chunk the optional filter skipped: plain 16-byte EventCD records."""
-    if stop - start < keep * _RAW_RECORD:
-        return ENDS_EARLY, stop
-    for k in range(keep):
-        at = start + k * _RAW_RECORD
-        t = _u64(data, at + 8)
-        if t >= _TOP_BIT:
-            return NEGATIVE_TIME, at + 8
-        ts[k] = t
-        xs[k] = _u16(data, at)
-        ys[k] = _u16(data, at + 2)
-        p = _u16(data, at + 4)
-        ps[k] = 1 if 0 < p < 0x8000 else 0  # the i16 polarity is positive
-    return OK, start + keep * _RAW_RECORD
-
-
-@nb.njit(nogil=True, cache=True)
-def _emit(
-    ts: Any, xs: Any, ys: Any, ps: Any, keep: int, events: Any, n: int, width: int, height: int
-) -> int:
-    """The decoded columns into events[n:] as records, those outside the sensor left out;
-    returns the new n. Each event is written, then kept by moving on (no branch): a slot is
-    written at most once past the last kept event, always below n + keep."""
-    for k in range(keep):
-        x = xs[k]
-        y = ys[k]
-        event = events[n]
-        event.t = ts[k]
-        event.x = x
-        event.y = y
-        event.on = ps[k] != 0
-        n += (x < width) & (y < height)
-    return n
-
-
-@nb.njit(nogil=True, cache=True)
-def decode_chunks(
-    data: Any,
-    offsets: Any,
-    sizes: Any,
-    capacities: Any,
-    keeps: Any,
-    raw: Any,
-    events: Any,
-    n: int,
-    width: int,
-    height: int,
-) -> tuple[int, int, int, int, int]:
-    """Decode chunks (file bytes data[offsets[i] : offsets[i] + sizes[i]], an offset below 0
-    for a chunk never written) into events[n:], the first ``keeps[i]`` events of each, events
-    outside ``width`` x ``height`` dropped.
-
-    Returns (status, chunks decoded, position in the failing chunk, new n, events dropped).
-    """
-    room = MAX_BLOCK_EVENTS
-    for c in range(keeps.size):
-        room = max(room, keeps[c])
-    ts = np.empty(room + 16, np.uint64)
-    xs = np.empty(room + 16, np.uint16)
-    ys = np.empty(room + 16, np.uint16)
-    ps = np.empty(room + 16, np.uint8)
-    dropped = 0
-    for c in range(offsets.size):
-        start = offsets[c]
-        keep = keeps[c]
-        if start < 0:
-            return MISSING, c, 0, n, dropped
-        stop = start + sizes[c]
-        if stop > data.size:
-            return ENDS_EARLY, c, data.size - start, n, dropped
-        if raw[c]:
-            status, pos = _decode_raw(data, start, stop, keep, ts, xs, ys, ps)
-        else:
-            status, pos = _decode_block(data, start, stop, capacities[c], keep, ts, xs, ys, ps)
-        if status != OK:
-            return status, c, pos - start, n, dropped
-        end = _emit(ts, xs, ys, ps, keep, events, n, width, height)
-        dropped += n + keep - end
-        n = end
-    return OK, offsets.size, 0, n, dropped
-
 
 # -- encoding ---------------------------------------------------------------------------------
 
