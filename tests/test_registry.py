@@ -268,8 +268,9 @@ def test_listed_options_are_accepted(tmp_path: Path) -> None:
         if info.name not in FILES:
             continue
         path = save(tmp_path, f"in-{info.name}", FILES[info.name])
-        values = {
+        values: dict[str, Any] = {
             "chunk_size": 8192,
+            "threads": 2,
             "width": 1280,
             "height": 720,
             "order": "legacy",
@@ -278,7 +279,14 @@ def test_listed_options_are_accepted(tmp_path: Path) -> None:
         read_options = {option.name: values[option.name] for option in info.read_options}
         with aerflow.open(path, format=info.name, **read_options) as reader:
             assert reader.properties.sensor_size == (1280, 720)
-        write_values = {"width": 4, "height": 4, "time_origin": 0, "order": "little", "kind": "cd"}
+        write_values: dict[str, Any] = {
+            "width": 4,
+            "height": 4,
+            "time_origin": 0,
+            "order": "little",
+            "kind": "cd",
+            "metadata": {"serial": "x"},
+        }
         write_options = {option.name: write_values[option.name] for option in info.write_options}
         out = tmp_path / f"out-{info.name}"
         aerflow.write(out, events, format=info.name, **write_options)
@@ -347,3 +355,48 @@ def test_declared_component_options_are_what_the_builders_take(kind: str, name: 
         if n in taken and p.default is inspect.Parameter.empty
     }
     assert required <= names, sorted(required - names)
+
+
+WRITABLE = [info for info in aerflow.list_formats() if info.writer]
+
+
+@pytest.mark.parametrize("info", WRITABLE, ids=lambda info: info.name)
+def test_declared_options_refuse_as_open_does(info: Any, tmp_path: Path) -> None:
+    """``FormatInfo.check_options`` (the declaration) refuses an option with the very words
+    ``aerflow.open`` (the constructors) uses: writing, reading a named format and reading a
+    format found from the file."""
+    path = tmp_path / f"x{info.extensions[0]}"
+
+    def refusal(call: Any, *args: Any, **options: Any) -> str:
+        with pytest.raises(aerflow.OptionError) as caught:
+            call(*args, **options)
+        return str(caught.value)
+
+    assert refusal(aerflow.open, path, "w", format=info.name, bogus=1) == refusal(
+        info.check_options, "w", {"bogus": 1}, path
+    )
+    events = np.zeros(2, aerflow.EVENTS_DTYPE)
+    events["t"] = [1, 2]
+    aerflow.write(path, events, format=info.name, width=4, height=4)
+    for named in (info.name, None):
+        found = registry.detect(path, named)
+        message = refusal(found.check_options, "r", {"bogus": 1}, path, named is None)
+        assert refusal(aerflow.open, path, format=named, bogus=1) == message
+        assert message.startswith(f"{path}: {found.name} reading takes no option bogus; ")
+    declared = [o.name for o in info.write_options]
+    assert declared  # every writer declares what it takes
+    info.check_options("w", dict.fromkeys(declared))  # every declared option passes
+
+
+def test_python_only_options_are_declared_but_not_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    from aerflow.cli.main import run
+
+    evt3 = registry.get("evt3")
+    metadata = {o.name: o for o in evt3.write_options}["metadata"]
+    assert not metadata.command_line
+    evt3.check_options("w", {"metadata": {"serial": "1"}})
+    with pytest.raises(SystemExit):
+        run(["input", "synthetic", "output", "file", "x.raw", "--help"])
+    text = capsys.readouterr().out
+    assert "--time-origin" in text
+    assert "--metadata" not in text

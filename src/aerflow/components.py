@@ -1,67 +1,46 @@
-"""The pipeline's building blocks by name: sources, filters and sinks with their options.
+"""The sources and the plain sinks of a pipeline, registered by name with their options.
 
-The command line is generated from these tables (and from the format registry), so it offers
+Filters register themselves in :mod:`aerflow.filters`, the render sinks in
+:mod:`aerflow.render.components`, all in the one table of :mod:`aerflow.registry`; the
+command line is generated from that table (and from the format registry), so it offers
 exactly what the library does. Each entry builds its object from keyword options; heavy
-modules load only when an entry is built.
+modules load only when an entry is built. ``SOURCES``, ``FILTERS`` and ``SINKS`` are that
+table's views by kind, filled when first read.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import api, registry
-from ._extent import event_extent
 from .errors import AerflowError
 from .events import as_events
-from .filters import (
-    ChunkByCount,
-    ChunkByDuration,
-    Crop,
-    Decimate,
-    Denoise,
-    Filter,
-    Flip,
-    Pace,
-    Polarity,
-    Refractory,
-    SensorSize,
-    ShiftTime,
-    SideChannel,
-    TimeSlice,
-    Transpose,
-)
-from .registry import Option
-from .render.components import sinks as render_sinks
+from .properties import Properties
+from .registry import Component, Option, register_component
 from .sinks import NullSink, Sink
-from .stream import FilteredStream, Properties, Stream
+from .stream import FilteredStream, Stream
 from .synthetic import PATTERNS, SyntheticSensor
 
-__all__ = ["FILTERS", "SINKS", "SOURCES", "Component", "file_read_options", "file_write_options"]
+__all__ = [
+    "FILTERS",
+    "SINKS",
+    "SOURCES",
+    "Component",
+    "file_read_options",
+    "file_write_options",
+    "open_file_stream",
+]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Component:
-    """A source, filter or sink: its name, what it does, its options and how to build it.
-
-    Sources build from options alone, filters too, sinks from the stream's properties and
-    options."""
-
-    name: str
-    help: str
-    options: tuple[Option, ...] | Callable[[], tuple[Option, ...]]
-    build: Callable[..., Any]
-
-    def all_options(self) -> tuple[Option, ...]:
-        return self.options() if callable(self.options) else self.options
+if TYPE_CHECKING:  # module attributes read from the registry (see __getattr__ below)
+    SOURCES: dict[str, Component]
+    FILTERS: dict[str, Component]
+    SINKS: dict[str, Component]
 
 
 def _union(groups: list[tuple[Option, ...]]) -> tuple[Option, ...]:
@@ -71,6 +50,8 @@ def _union(groups: list[tuple[Option, ...]]) -> tuple[Option, ...]:
     seen: dict[str, Option] = {}
     for group in groups:
         for option in group:
+            if not option.command_line:
+                continue
             known = seen.get(option.name)
             if known is None:
                 seen[option.name] = option
@@ -102,7 +83,7 @@ def _format_option(purpose: str) -> Option:
 def _only_format_options(
     info: registry.FormatInfo, given: dict[str, Any], allowed: tuple[Option, ...]
 ) -> dict[str, Any]:
-    names = {o.name for o in allowed}
+    names = {o.name for o in allowed if o.command_line}
     unknown = sorted(k for k, v in given.items() if v is not None and k not in names)
     if unknown:
         raise AerflowError(
@@ -116,6 +97,8 @@ def _only_format_options(
 def surveyed_extent(stream: Stream) -> tuple[int, int] | None:
     """The smallest sensor holding every event of ``stream`` (read to its end, then closed),
     or None when it has no events."""
+    from ._extent import event_extent  # numba: loaded when a file is surveyed, not for --help
+
     x_max = y_max = -1
     with stream:
         for packet in stream:
@@ -130,6 +113,8 @@ def open_file_stream(path: str, format: str | None = None, **options: Any) -> St
     ``convert`` and ``plot``): the format's read options, and ``width``/``height`` for any
     format (a reader that takes them uses them, e.g. ATIS .bin to drop events outside; for
     the others they state the stream's sensor size)."""
+    from .filters import SensorSize  # the kernels load with a file, not with the CLI's --help
+
     info = registry.detect(path, format)
     taken = {o.name for o in info.read_options}
     size = {k: options.pop(k) for k in ("width", "height") if k not in taken and k in options}
@@ -235,282 +220,125 @@ _TEXT_OPTIONS = (
 )
 
 _WIRES = ("aerflow", "spif", "spif-t", "faery-t64", "faery-t32")
+_PORT_AND_WIRE = (
+    Option(
+        "port", int, "PORT, when HOST and PORT are given apart (aestream style)", positional=True
+    ),
+    Option("wire", str, "datagram format", default="aerflow", choices=_WIRES),
+)
 
-SOURCES: dict[str, Component] = {
-    c.name: c
-    for c in (
-        Component(
-            "file",
-            "a recording in any registered format (`aerflow formats` lists them)",
-            lambda: (
-                Option("path", str, "the recording", positional=True, required=True),
-                _format_option("file's contents, then its extension"),
-                *file_read_options(),
-            ),
-            open_file_stream,
+for _source in (
+    Component(
+        "file",
+        "a recording in any registered format (`aerflow formats` lists them)",
+        lambda: (
+            Option("path", str, "the recording", positional=True, required=True),
+            _format_option("file's contents, then its extension"),
+            *file_read_options(),
         ),
-        Component(
-            "synthetic",
-            "the built-in synthetic sensor: a spinning bar or circling dots, plus noise",
-            (
-                Option("width", int, "sensor width", default=640),
-                Option("height", int, "sensor height", default=480),
-                Option("pattern", str, "scene", default="bar", choices=PATTERNS),
-                Option("rate", float, "events per second", default=2_000_000.0),
-                Option("noise", float, "fraction of the events that are noise", default=0.05),
-                Option("duration", str, "event time to generate ('inf': endless)", default="1s"),
-                Option("packet_duration", str, "event time per packet", default="10ms"),
-                Option("seed", int, "noise seed", default=0),
-            ),
-            _open_synthetic,
+        open_file_stream,
+    ),
+    Component(
+        "synthetic",
+        "the built-in synthetic sensor: a spinning bar or circling dots, plus noise",
+        (
+            Option("width", int, "sensor width", default=640),
+            Option("height", int, "sensor height", default=480),
+            Option("pattern", str, "scene", default="bar", choices=PATTERNS),
+            Option("rate", float, "events per second", default=2_000_000.0),
+            Option("noise", float, "fraction of the events that are noise", default=0.05),
+            Option("duration", str, "event time to generate ('inf': endless)", default="1s"),
+            Option("packet_duration", str, "event time per packet", default="10ms"),
+            Option("seed", int, "noise seed", default=0),
         ),
-        Component(
-            "udp",
-            "events arriving over UDP",
-            (
-                Option(
-                    "address",
-                    str,
-                    "HOST:PORT to listen on ([::1]:PORT for IPv6; "
-                    "a bare PORT listens on 127.0.0.1)",
-                    positional=True,
-                    required=True,
-                ),
-                Option(
-                    "port",
-                    int,
-                    "PORT, when HOST and PORT are given apart (aestream style)",
-                    positional=True,
-                ),
-                Option("wire", str, "datagram format", default="aerflow", choices=_WIRES),
-                Option("width", int, "sensor width (the aerflow wire format carries it)"),
-                Option("height", int, "sensor height"),
-                Option("idle_timeout", float, "end after this many seconds without data"),
-                Option("timeout", float, "give up when nothing arrives within this many seconds"),
+        _open_synthetic,
+    ),
+    Component(
+        "udp",
+        "events arriving over UDP",
+        (
+            Option(
+                "address",
+                str,
+                "HOST:PORT to listen on ([::1]:PORT for IPv6; a bare PORT listens on 127.0.0.1)",
+                positional=True,
+                required=True,
             ),
-            _open_udp,
+            *_PORT_AND_WIRE,
+            Option("width", int, "sensor width (the aerflow wire format carries it)"),
+            Option("height", int, "sensor height"),
+            Option("idle_timeout", float, "end after this many seconds without data"),
+            Option("timeout", float, "give up when nothing arrives within this many seconds"),
         ),
-        Component(
-            "dv",
-            "a DV network stream (DV's network output, dv-processing NetworkWriter)",
-            (
-                Option(
-                    "address",
-                    str,
-                    "tcp://HOST:PORT (a bare PORT: 127.0.0.1), tls://HOST:PORT or unix:///PATH",
-                    positional=True,
-                    required=True,
-                ),
-                Option("timeout", float, "give up when no data comes for this many seconds"),
-                Option(
-                    "retry",
-                    float,
-                    "keep trying to connect, and to connect again when the connection breaks, "
-                    "for this many seconds",
-                ),
-                Option("stream", int, "id of the event stream, when the server sends several"),
-                Option("width", int, "sensor width (default: the server's description)"),
-                Option("height", int, "sensor height"),
-                Option("tls_ca", str, "TLS: CA file (PEM) that signed the server's certificate"),
-                Option("tls_cert", str, "TLS: client certificate (PEM), for servers that ask"),
-                Option("tls_key", str, "TLS: private key of --tls-cert (PEM)"),
+        _open_udp,
+    ),
+    Component(
+        "dv",
+        "a DV network stream (DV's network output, dv-processing NetworkWriter)",
+        (
+            Option(
+                "address",
+                str,
+                "tcp://HOST:PORT (a bare PORT: 127.0.0.1), tls://HOST:PORT or unix:///PATH",
+                positional=True,
+                required=True,
             ),
-            _open_dv,
+            Option("timeout", float, "give up when no data comes for this many seconds"),
+            Option(
+                "retry",
+                float,
+                "keep trying to connect, and to connect again when the connection breaks, "
+                "for this many seconds",
+            ),
+            Option("stream", int, "id of the event stream, when the server sends several"),
+            Option("width", int, "sensor width (default: the server's description)"),
+            Option("height", int, "sensor height"),
+            Option("tls_ca", str, "TLS: CA file (PEM) that signed the server's certificate"),
+            Option("tls_cert", str, "TLS: client certificate (PEM), for servers that ask"),
+            Option("tls_key", str, "TLS: private key of --tls-cert (PEM)"),
         ),
-        Component("stdin", "CSV text on standard input", _TEXT_OPTIONS, _open_stdin),
-        Component(
-            "camera",
-            "a USB event camera (see `aerflow devices`), or an emulated one",
-            (
-                Option(
-                    "recording",
-                    str,
-                    "recording the emulated camera plays (with --emulate; default: synthetic)",
-                    positional=True,
-                ),
-                Option("serial", str, "the camera's serial (default: the first camera found)"),
-                Option(
-                    "config",
-                    str,
-                    "TOML or JSON configuration file "
-                    "(`aerflow devices --config-template MODEL` prints one)",
-                ),
-                Option(
-                    "emulate",
-                    str,
-                    "emulate a camera of this model: evk4, evk3_hd, dvxplorer or davis346",
-                ),
-                Option(
-                    "speed",
-                    float,
-                    "emulated playback speed, times real time (0: as fast as the pipeline "
-                    "takes it)",
-                    default=1.0,
-                ),
-                Option("loop", bool, "emulated: replay the recording for ever", default=False),
-                Option(
-                    "ring_length",
-                    int,
-                    "USB buffers (128 KiB each) held while the pipeline falls behind "
-                    "(default: 512)",
-                ),
+        _open_dv,
+    ),
+    Component("stdin", "CSV text on standard input", _TEXT_OPTIONS, _open_stdin),
+    Component(
+        "camera",
+        "a USB event camera (see `aerflow devices`), or an emulated one",
+        (
+            Option(
+                "recording",
+                str,
+                "recording the emulated camera plays (with --emulate; default: synthetic)",
+                positional=True,
             ),
-            _open_camera,
-        ),
-    )
-}
-
-
-# -- filters ------------------------------------------------------------------------------------
-def _side_channel(channel: str, action: str, ids: str | None = None) -> Filter:
-    if action == "drop":
-        if ids is not None:
-            raise AerflowError(f"'{channel} drop' takes no ids")
-        return SideChannel(channel)
-    if ids is None:
-        raise AerflowError("'triggers keep-ids' needs the ids kept, e.g. 0,2")
-    try:
-        kept = [int(word) for word in ids.split(",") if word.strip()]
-    except ValueError:
-        raise AerflowError(f"trigger ids are integers separated by commas, got {ids!r}") from None
-    return SideChannel(channel, kept)
-
-
-def _chunk(events: int | None = None, duration: str | None = None) -> Filter:
-    if (events is None) == (duration is None):
-        raise AerflowError("chunk needs either --events N or --duration TIME")
-    return ChunkByCount(events) if events is not None else ChunkByDuration(duration or "")
-
-
-def _shift_time(offset: str | None = None) -> Filter:
-    return ShiftTime(offset)
-
-
-_TIME_HELP = "a time such as 250us, 10ms, 2.5s or 1:02.5"
-
-FILTERS: dict[str, Component] = {
-    c.name: c
-    for c in (
-        Component(
-            "chunk",
-            "regroup into packets of N events or of a duration of event time",
-            (
-                Option("events", int, "events per packet"),
-                Option("duration", str, f"event time per packet ({_TIME_HELP})"),
+            Option("serial", str, "the camera's serial (default: the first camera found)"),
+            Option(
+                "config",
+                str,
+                "TOML or JSON configuration file "
+                "(`aerflow devices --config-template MODEL` prints one)",
             ),
-            _chunk,
-        ),
-        Component(
-            "time-slice",
-            "keep events with START <= t < END (from the first event unless --absolute)",
-            (
-                Option("start", str, f"first time kept ({_TIME_HELP})"),
-                Option("end", str, "first time no longer kept"),
-                Option("absolute", bool, "times are timestamps, not offsets", default=False),
+            Option(
+                "emulate",
+                str,
+                "emulate a camera of this model: evk4, evk3_hd, dvxplorer or davis346",
             ),
-            lambda start=None, end=None, absolute=False: TimeSlice(start, end, absolute=absolute),
-        ),
-        Component(
-            "crop",
-            "keep a rectangle of the sensor, which becomes the new sensor",
-            (
-                Option("left", int, "left column", positional=True, required=True),
-                Option("top", int, "top row", positional=True, required=True),
-                Option("width", int, "rectangle width", positional=True, required=True),
-                Option("height", int, "rectangle height", positional=True, required=True),
-                Option(
-                    "keep_coordinates",
-                    bool,
-                    "keep the sensor and coordinates (a region of interest)",
-                    default=False,
-                ),
+            Option(
+                "speed",
+                float,
+                "emulated playback speed, times real time (0: as fast as the pipeline takes it)",
+                default=1.0,
             ),
-            lambda left, top, width, height, keep_coordinates=False: Crop(
-                left, top, width, height, shift=not keep_coordinates
+            Option("loop", bool, "emulated: replay the recording for ever", default=False),
+            Option(
+                "ring_length",
+                int,
+                "USB buffers (128 KiB each) held while the pipeline falls behind (default: 512)",
             ),
         ),
-        Component(
-            "polarity",
-            "keep only ON or only OFF events",
-            (
-                Option(
-                    "keep", str, "on or off", positional=True, required=True, choices=("on", "off")
-                ),
-            ),
-            Polarity,
-        ),
-        Component(
-            "flip",
-            "mirror left-right (x) or up-down (y)",
-            (Option("axis", str, "x or y", positional=True, required=True, choices=("x", "y")),),
-            Flip,
-        ),
-        Component("transpose", "swap x and y", (), Transpose),
-        Component(
-            "shift-time",
-            "add an offset to every time (default: start at 0); a time it would take "
-            "below 0 is an error",
-            (Option("offset", str, f"µs to add, may be negative: -1s ({_TIME_HELP})"),),
-            _shift_time,
-        ),
-        Component(
-            "refractory",
-            "drop events less than PERIOD after the last kept one of the same pixel",
-            (Option("period", str, _TIME_HELP, positional=True, required=True),),
-            Refractory,
-        ),
-        Component(
-            "denoise",
-            "drop events no neighbouring pixel saw coming within WINDOW",
-            (Option("window", str, _TIME_HELP, default="10ms"),),
-            Denoise,
-        ),
-        Component(
-            "decimate",
-            "keep every N-th event of each pixel",
-            (Option("factor", int, "N", positional=True, required=True),),
-            Decimate,
-        ),
-        Component(
-            "pace",
-            "release events in step with their time, as if live",
-            (Option("speed", float, "times real time", default=1.0),),
-            Pace,
-        ),
-        *(
-            Component(
-                channel,
-                f"drop the {what}"
-                + (", or keep those of some ids" if channel == "triggers" else ""),
-                (
-                    Option(
-                        "action",
-                        str,
-                        "what to do",
-                        positional=True,
-                        required=True,
-                        choices=("drop", "keep-ids") if channel == "triggers" else ("drop",),
-                    ),
-                    *(
-                        (
-                            Option(
-                                "ids", str, "with keep-ids: the ids kept, e.g. 0,2", positional=True
-                            ),
-                        )
-                        if channel == "triggers"
-                        else ()
-                    ),
-                ),
-                functools.partial(_side_channel, channel),
-            )
-            for channel, what in (
-                ("triggers", "triggers"),
-                ("imu", "IMU samples"),
-                ("frames", "frames"),
-            )
-        ),
-    )
-}
+        _open_camera,
+    ),
+):
+    register_component("source", _source)
 
 
 # -- sinks --------------------------------------------------------------------------------------
@@ -568,80 +396,80 @@ def _dv_sink(properties: Properties, address: str, **options: Any) -> Sink:
     return sink
 
 
-SINKS: dict[str, Component] = {
-    c.name: c
-    for c in (
-        Component(
-            "file",
-            "a recording in any writable format (from --format or the extension)",
-            lambda: (
-                Option("path", str, "file to write", positional=True, required=True),
-                _format_option("extension"),
-                *file_write_options(),
-            ),
-            _file_sink,
+for _sink in (
+    Component(
+        "file",
+        "a recording in any writable format (from --format or the extension)",
+        lambda: (
+            Option("path", str, "file to write", positional=True, required=True),
+            _format_option("extension"),
+            *file_write_options(),
         ),
-        Component("stdout", "CSV text on standard output", _TEXT_OPTIONS[:3], _stdout_sink),
-        Component(
-            "udp",
-            "send events over UDP",
-            (
-                Option(
-                    "address",
-                    str,
-                    "HOST:PORT to send to ([::1]:PORT for IPv6)",
-                    positional=True,
-                    required=True,
-                ),
-                Option(
-                    "port",
-                    int,
-                    "PORT, when HOST and PORT are given apart (aestream style)",
-                    positional=True,
-                ),
-                Option("wire", str, "datagram format", default="aerflow", choices=_WIRES),
-                Option("datagram_bytes", int, "largest datagram payload"),
-                Option("rate_limit", float, "at most this many events per second"),
+        _file_sink,
+    ),
+    Component("stdout", "CSV text on standard output", _TEXT_OPTIONS[:3], _stdout_sink),
+    Component(
+        "udp",
+        "send events over UDP",
+        (
+            Option(
+                "address",
+                str,
+                "HOST:PORT to send to ([::1]:PORT for IPv6)",
+                positional=True,
+                required=True,
             ),
-            _udp_sink,
+            *_PORT_AND_WIRE,
+            Option("datagram_bytes", int, "largest datagram payload"),
+            Option("rate_limit", float, "at most this many events per second"),
         ),
-        Component(
-            "dv",
-            "serve DV clients (DV, dv-processing NetworkReader) over TCP or a UNIX socket",
-            (
-                Option(
-                    "address",
-                    str,
-                    "tcp://HOST:PORT to listen on (a bare PORT: 127.0.0.1 only; "
-                    "tcp://0.0.0.0:PORT: every interface) or unix:///PATH",
-                    positional=True,
-                    required=True,
-                ),
-                Option(
-                    "streams",
-                    str,
-                    "what to serve, comma separated: events, triggers, imu, frames "
-                    "(DV and dv-processing clients take one)",
-                    default="events",
-                ),
-                Option(
-                    "compression",
-                    str,
-                    "packet compression",
-                    default="none",
-                    choices=("none", "lz4", "lz4_high", "zstd", "zstd_high"),
-                ),
-                Option("clients", int, "wait for this many clients before sending", default=0),
-                Option("queue_bytes", int, "bytes a client may fall behind before it is dropped"),
-                Option("camera", str, "source name in the stream description"),
-                Option("linger", float, "seconds to finish sending at the end", default=1.0),
-                Option("tls_cert", str, "TLS: the server's certificate chain (PEM)"),
-                Option("tls_key", str, "TLS: private key of --tls-cert (PEM)"),
-                Option("tls_ca", str, "TLS: accept only clients with a certificate this CA signed"),
+        _udp_sink,
+    ),
+    Component(
+        "dv",
+        "serve DV clients (DV, dv-processing NetworkReader) over TCP or a UNIX socket",
+        (
+            Option(
+                "address",
+                str,
+                "tcp://HOST:PORT to listen on (a bare PORT: 127.0.0.1 only; "
+                "tcp://0.0.0.0:PORT: every interface) or unix:///PATH",
+                positional=True,
+                required=True,
             ),
-            _dv_sink,
+            Option(
+                "streams",
+                str,
+                "what to serve, comma separated: events, triggers, imu, frames "
+                "(DV and dv-processing clients take one)",
+                default="events",
+            ),
+            Option(
+                "compression",
+                str,
+                "packet compression",
+                default="none",
+                choices=("none", "lz4", "lz4_high", "zstd", "zstd_high"),
+            ),
+            Option("clients", int, "wait for this many clients before sending", default=0),
+            Option("queue_bytes", int, "bytes a client may fall behind before it is dropped"),
+            Option("camera", str, "source name in the stream description"),
+            Option("linger", float, "seconds to finish sending at the end", default=1.0),
+            Option("tls_cert", str, "TLS: the server's certificate chain (PEM)"),
+            Option("tls_key", str, "TLS: private key of --tls-cert (PEM)"),
+            Option("tls_ca", str, "TLS: accept only clients with a certificate this CA signed"),
         ),
-        Component("null", "count events and discard them", (), lambda properties: NullSink()),
-    )
-}
-SINKS.update(render_sinks())
+        _dv_sink,
+    ),
+    Component("null", "count events and discard them", (), lambda properties: NullSink()),
+):
+    register_component("sink", _sink)
+
+
+def __getattr__(name: str) -> dict[str, Component]:
+    """``SOURCES``, ``FILTERS``, ``SINKS``: the registry's tables (reading one imports the
+    modules that register its kind)."""
+    kind = {"SOURCES": "source", "FILTERS": "filter", "SINKS": "sink"}.get(name)
+    if kind is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return registry.components(kind)

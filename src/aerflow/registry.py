@@ -1,21 +1,47 @@
-"""The format registry: names, extensions, magic bytes and options of every file format.
+"""The registry: every file format (names, extensions, magic bytes, options) and every
+pipeline component (sources, filters, sinks), each declared once with its options.
 
-Readers and writers are referenced as ``"module:Class"`` strings and imported on first use, so
-listing formats (and the CLI's start-up) does not load numba kernels.
+Readers and writers are referenced as ``"module:Class"`` strings and imported on first use
+(:func:`aerflow._optional.load_reference`), so listing formats, detecting one and the CLI's
+start-up load no reader, writer or numba kernel: the sniffers that ``aerflow.formats``
+registers are plain Python over the file's first bytes. Components declare
+themselves where they are defined (``@declares("filter", ...)`` on a filter class,
+:func:`register_component` for builders); the tables are filled by importing the modules named
+in :data:`PROVIDERS` the first time a kind is looked up. The stream shortcuts, the command
+line's blocks, their ``--help`` and the listings are all read from these tables, and
+:meth:`Component.make` refuses options a component does not declare. Nothing here imports the
+modules that register: imports point one way, into this module.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ._checks import check_format_name
-from .errors import UnknownFormatError
+from ._optional import load_reference
+from .errors import OptionError, UnknownComponentError, UnknownFormatError
 
-__all__ = ["FormatInfo", "Option", "detect", "for_writing", "get", "list_formats", "register"]
+__all__ = [
+    "KINDS",
+    "PROVIDERS",
+    "Component",
+    "FormatInfo",
+    "Option",
+    "check_options",
+    "component",
+    "components",
+    "declares",
+    "detect",
+    "for_writing",
+    "get",
+    "list_formats",
+    "register",
+    "register_component",
+]
 
 SNIFF_BYTES = 1 << 16
 
@@ -25,7 +51,8 @@ class Option:
     """A keyword a reader, writer, source, filter or sink accepts.
 
     ``positional`` ones come first on the command line, in order; a positional option with
-    ``required=False`` may be left out.
+    ``required=False`` may be left out. ``command_line=False`` marks a keyword only Python
+    callers pass (a dict of header entries): declared, checked, not offered as a flag.
     """
 
     name: str
@@ -35,6 +62,19 @@ class Option:
     choices: tuple[Any, ...] | None = None
     positional: bool = False
     required: bool = False
+    command_line: bool = True
+
+
+def check_options(owner: str, declared: tuple[Option, ...], given: Mapping[str, Any]) -> None:
+    """Refuse keywords that ``declared`` does not name with an :class:`OptionError` naming
+    ``owner`` (e.g. ``"filter crop"``) and the options it takes."""
+    names = [o.name for o in declared]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise OptionError(
+            f"{owner} takes no option {', '.join(unknown)}; "
+            f"its options: {', '.join(names) or 'none'}"
+        )
 
 
 @dataclass(frozen=True)
@@ -55,6 +95,36 @@ class FormatInfo:
     sniff_folder: Callable[[str], bool] | None = None
     """For formats stored as a folder (a ROS 2 bag): True when the folder at a path is one."""
 
+    def options(self, mode: str) -> tuple[Option, ...]:
+        """The declared options of the reader (``"r"``) or the writer (``"w"``)."""
+        if mode not in ("r", "w"):
+            raise ValueError(f"mode must be 'r' or 'w', got {mode!r}")
+        return self.read_options if mode == "r" else self.write_options
+
+    def check_options(
+        self,
+        mode: str,
+        options: Mapping[str, Any],
+        path: str | os.PathLike[str] | None = None,
+        guessed: bool = False,
+    ) -> None:
+        """Refuse options this format's reader or writer does not declare, with an
+        :class:`OptionError` naming the format, the mode and the options it takes (and, when
+        the format was ``guessed`` from the file, how to name another)."""
+        purpose = "reading" if mode == "r" else "writing"
+        owner = f"{self.name} {purpose}"
+        if path is not None:
+            owner = f"{os.fspath(path)}: {owner}"
+        try:
+            check_options(owner, self.options(mode), options)
+        except OptionError as error:
+            if not guessed:
+                raise
+            raise OptionError(
+                f"{error} (the format was chosen from the file's first bytes or its name: "
+                "pass format= to choose another)"
+            ) from None
+
     def reader_class(self) -> Any:
         return _load(self.reader, self.name, "reading")
 
@@ -68,8 +138,7 @@ _REGISTRY: dict[str, FormatInfo] = {}
 def _load(reference: str | None, name: str, purpose: str) -> Any:
     if reference is None:
         raise UnknownFormatError(f"format {name!r} does not support {purpose}")
-    module, _, attribute = reference.partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    return load_reference(reference)
 
 
 def register(info: FormatInfo) -> FormatInfo:
@@ -134,3 +203,99 @@ def for_writing(path: str | os.PathLike[str], format: str | None = None) -> Form
     raise UnknownFormatError(
         f"{os.fspath(path)}: no writer for extension {extension!r}; name one with format=..."
     )
+
+
+# -- pipeline components --------------------------------------------------------------------------
+KINDS = ("source", "filter", "sink")
+
+PROVIDERS: dict[str, tuple[str, ...]] = {
+    "source": ("aerflow.components",),
+    "filter": ("aerflow.filters",),
+    "sink": ("aerflow.components", "aerflow.render.components"),
+}
+"""The modules whose import registers each kind of component (imported on first look-up)."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """A source, filter or sink: its name, what it does, its options and how to build it.
+
+    Sources and filters build from their options alone; sinks from the stream's properties
+    and their options. ``options`` may be a function giving them (the union of the formats'
+    options, read when asked for). The options' names are the keywords ``build`` takes, in
+    Python and (with ``-`` for ``_``) on the command line."""
+
+    name: str
+    help: str
+    options: tuple[Option, ...] | Callable[[], tuple[Option, ...]]
+    build: Callable[..., Any]
+    kind: str = ""
+
+    def all_options(self) -> tuple[Option, ...]:
+        return self.options() if callable(self.options) else self.options
+
+    def make(self, *leading: Any, **options: Any) -> Any:
+        """Build it, refusing options it does not declare with an :class:`OptionError`.
+
+        ``leading`` are the sink's properties, then positional options in declared order."""
+        check_options(f"{self.kind or 'component'} {self.name}", self.all_options(), options)
+        return self.build(*leading, **options)
+
+
+_COMPONENTS: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+_LOADED: set[str] = set()
+
+
+def register_component(kind: str, item: Component) -> Component:
+    """Add a component of ``kind`` (replacing one of the same name)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if item.kind != kind:
+        item = Component(item.name, item.help, item.options, item.build, kind)
+    _COMPONENTS[kind][item.name] = item
+    return item
+
+
+_T = TypeVar("_T")
+
+
+def declares(
+    kind: str,
+    name: str,
+    help: str,
+    options: tuple[Option, ...] = (),
+    build: Callable[..., Any] | None = None,
+) -> Callable[[_T], _T]:
+    """Class decorator: register the decorated class as the component ``name`` of ``kind``,
+    built by ``build`` (default: the class itself, called with the options)."""
+
+    def decorate(cls: _T) -> _T:
+        maker: Callable[..., Any] = build or cls  # type: ignore[assignment]
+        register_component(kind, Component(name, help, options, maker, kind))
+        return cls
+
+    return decorate
+
+
+def components(kind: str) -> dict[str, Component]:
+    """Every registered component of ``kind`` by name, in registration order (the table
+    itself: later registrations show in it)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind not in _LOADED:
+        for module in PROVIDERS[kind]:
+            importlib.import_module(module)  # registers (a module being imported: no-op)
+        _LOADED.add(kind)
+    return _COMPONENTS[kind]
+
+
+def component(kind: str, name: str) -> Component:
+    """The component ``name`` of ``kind``; an :class:`~aerflow.errors.UnknownComponentError`
+    (a LookupError) naming the known ones when there is none."""
+    table = components(kind)
+    try:
+        return table[name]
+    except KeyError:
+        raise UnknownComponentError(
+            f"unknown {kind} {name!r} (known: {', '.join(table)})"
+        ) from None

@@ -14,48 +14,36 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from . import registry
 from ._stopping import stoppable
 from .events import Packet, concatenate_packets
+from .properties import Properties
 
-if TYPE_CHECKING:
-    from .filters import Filter
-
-__all__ = ["IterableStream", "Properties", "Stream"]
+__all__ = ["Filter", "IterableStream", "Properties", "Stream"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Properties:
-    """Standard facts about a stream, the same for every source.
+class Filter(ABC):
+    """One step of a pipeline (the steps themselves live in :mod:`aerflow.filters`)."""
 
-    ``event_count`` and ``time_range`` are None unless the source gives them cheaply;
-    ``live`` streams (cameras, network) have no end of their own.
-    """
+    exhausted: bool = False
+    """Set when no later packet can pass: the stream stops reading its source."""
 
-    format: str
-    width: int | None
-    height: int | None
-    t0: int | None = None
-    event_count: int | None = None
-    time_range: tuple[int, int] | None = None
-    live: bool = False
-    size_inferred: bool = False
-    """Whether ``width`` and ``height`` come from the events' extent, not from the source."""
+    def properties(self, upstream: Properties) -> Properties:
+        """The properties of the filtered stream."""
+        return upstream.derived()
 
-    @property
-    def sensor_size(self) -> tuple[int, int] | None:
-        if self.width is None or self.height is None:
-            return None
-        return self.width, self.height
+    @abstractmethod
+    def apply(self, packet: Packet) -> Iterable[Packet]:
+        """The packets that ``packet`` turns into (often one, possibly none)."""
 
-    def derived(self, **changes: Any) -> Properties:
-        """These properties after a filter: counts and time ranges are no longer known."""
-        return replace(self, **{"event_count": None, "time_range": None, **changes})
+    def finish(self) -> Iterable[Packet]:
+        """Packets still held when the upstream ends."""
+        return ()
 
 
 class Stream(ABC):
@@ -91,6 +79,16 @@ class Stream(ABC):
     ) -> None:
         self.close()
 
+    def wait_for_data(self) -> Properties:
+        """The properties once the source knows them, before any data moves.
+
+        Most sources know their properties when they open and return them at once. Sources
+        that learn them from their first data (a UDP receiver from the first datagram, a DV
+        client from the server's stream description) override this to wait for that data,
+        bounded by their own timeout, and keep what they read for the iteration. Pipelines
+        call it before they make their sinks; filtered and read-ahead streams pass it on."""
+        return self.properties
+
     # -- chaining -----------------------------------------------------------------------------
     def filter(self, *filters: Filter) -> Stream:
         """This stream passed through ``filters`` in order."""
@@ -99,20 +97,23 @@ class Stream(ABC):
             stream = FilteredStream(stream, item)
         return stream
 
+    def apply(self, name: str, *positional: Any, **options: Any) -> Stream:
+        """This stream through the registered filter ``name`` (``aerflow filter --help``
+        lists them), built from the options its declaration names: ``apply("denoise",
+        window="5ms")`` is ``aerflow ... filter denoise --window 5ms``. Options it does not
+        take raise :class:`~aerflow.errors.OptionError`."""
+        return self.filter(registry.component("filter", name).make(*positional, **options))
+
     def ahead(self, packets: int = 4) -> Stream:
         """Read this stream on a background thread, up to ``packets`` ahead of the consumer."""
         return AheadStream(self, packets)
 
+    # The shortcuts below are the registered filters under their Python names.
     def chunks(self, *, events: int | None = None, duration: int | str | None = None) -> Stream:
         """Regroup into packets of exactly ``events`` events, or of ``duration`` of event time."""
-        from .filters import ChunkByCount, ChunkByDuration
-
         if (events is None) == (duration is None):
             raise ValueError("give either events or duration")
-        if events is not None:
-            return self.filter(ChunkByCount(events))
-        assert duration is not None
-        return self.filter(ChunkByDuration(duration))
+        return self.apply("chunk", events=events, duration=duration)
 
     def time_slice(
         self,
@@ -123,66 +124,46 @@ class Stream(ABC):
     ) -> Stream:
         """Events with ``start <= t < end``, times counted from the first event unless
         ``absolute``."""
-        from .filters import TimeSlice
-
-        return self.filter(TimeSlice(start, end, absolute=absolute))
+        return self.apply("time-slice", start=start, end=end, absolute=absolute)
 
     def crop(self, left: int, top: int, width: int, height: int, *, shift: bool = True) -> Stream:
         """Events inside a rectangle; with ``shift`` its corner becomes (0, 0) and the sensor
         size becomes the rectangle's."""
-        from .filters import Crop
-
-        return self.filter(Crop(left, top, width, height, shift=shift))
+        return self.apply("crop", left, top, width, height, keep_coordinates=not shift)
 
     def polarity(self, keep: str) -> Stream:
         """Only ``"on"`` or only ``"off"`` events."""
-        from .filters import Polarity
-
-        return self.filter(Polarity(keep))
+        return self.apply("polarity", keep)
 
     def flip(self, axis: str) -> Stream:
         """Mirror along ``"x"`` (left-right) or ``"y"`` (up-down)."""
-        from .filters import Flip
-
-        return self.filter(Flip(axis))
+        return self.apply("flip", axis)
 
     def transpose(self) -> Stream:
         """Swap x and y (and width and height)."""
-        from .filters import Transpose
-
-        return self.filter(Transpose())
+        return self.apply("transpose")
 
     def shift_time(self, offset: int | str | None = None) -> Stream:
-        """Add ``offset`` µs to every time (negative allowed down to 0); by default, start
-        the stream at t = 0."""
-        from .filters import ShiftTime
-
-        return self.filter(ShiftTime(offset))
+        """Add ``offset`` µs to every time (negative allowed, as long as no time goes
+        below 0); by default, start the stream at t = 0."""
+        return self.apply("shift-time", offset=offset)
 
     def refractory(self, period: int | str) -> Stream:
         """Drop events that follow the last kept event of the same pixel within ``period``."""
-        from .filters import Refractory
-
-        return self.filter(Refractory(period))
+        return self.apply("refractory", period)
 
     def denoise(self, window: int | str = "10ms") -> Stream:
         """Drop events that no neighbouring pixel saw coming within ``window`` (background
         activity filter)."""
-        from .filters import Denoise
-
-        return self.filter(Denoise(window))
+        return self.apply("denoise", window=window)
 
     def decimate(self, factor: int) -> Stream:
         """Keep every ``factor``-th event of each pixel."""
-        from .filters import Decimate
-
-        return self.filter(Decimate(factor))
+        return self.apply("decimate", factor)
 
     def pace(self, speed: float = 1.0) -> Stream:
         """Release packets in step with event time (``speed`` times real time), as if live."""
-        from .filters import Pace
-
-        return self.filter(Pace(speed))
+        return self.apply("pace", speed=speed)
 
 
 class IterableStream(Stream):
@@ -228,6 +209,12 @@ class FilteredStream(Stream):
 
     def progress(self) -> tuple[int, int] | None:
         return self.upstream.progress()
+
+    def wait_for_data(self) -> Properties:
+        before = self.upstream.properties
+        if self.upstream.wait_for_data() != before:
+            self.properties = self._filter.properties(self.upstream.properties)
+        return self.properties
 
 
 _END = object()
@@ -319,3 +306,7 @@ class AheadStream(Stream):
 
     def progress(self) -> tuple[int, int] | None:
         return self.upstream.progress()
+
+    def wait_for_data(self) -> Properties:
+        self.properties = self.upstream.wait_for_data()
+        return self.properties

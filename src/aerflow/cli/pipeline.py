@@ -1,8 +1,8 @@
 """The pipeline grammar: ``aerflow [--quiet] [--sync] input KIND ARGS [filter NAME ARGS]...
 output KIND ARGS [output KIND ARGS]...``.
 
-Each block's arguments are parsed by a parser generated from the component tables in
-:mod:`aerflow.components`, so the command line offers exactly what the library does. A
+Each block's arguments are parsed by a parser generated from the components' declarations
+in :mod:`aerflow.registry`, so the command line offers exactly what the library does. A
 ``--`` makes the next word literal (a file called ``output``). No ``input`` reads CSV from
 standard input; no ``output`` writes CSV to standard output.
 """
@@ -19,29 +19,30 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from .. import registry
-from ..components import FILTERS, SINKS, SOURCES, Component, file_read_options
 from ..errors import AerflowError
 from ..pipeline import run
-from ..registry import Option
+from ..registry import Component, Option
 from .progress import ProgressBar
 
-__all__ = ["KEYWORDS", "OneLineErrors", "run_pipeline"]
+__all__ = ["KEYWORDS", "Block", "OneLineErrors", "parse_block", "run_pipeline", "split_words"]
 
 KEYWORDS = ("input", "filter", "output")
-_TABLES = {"input": SOURCES, "filter": FILTERS, "output": SINKS}
+_KINDS = {"input": "source", "filter": "filter", "output": "sink"}
 _NOUNS = {"input": "source", "filter": "filter", "output": "sink"}
 
 
 @dataclass
-class _Block:
+class Block:
+    """One block of a pipeline: its keyword (input, filter, output) and the words after it."""
+
     keyword: str
     words: list[str] = field(default_factory=list)
 
 
-def _split(argv: Sequence[str]) -> tuple[list[str], list[_Block]]:
+def split_words(argv: Sequence[str]) -> tuple[list[str], list[Block]]:
     """Global words before the first block, then the blocks; ``--`` escapes one word."""
     leading: list[str] = []
-    blocks: list[_Block] = []
+    blocks: list[Block] = []
     words = iter(argv)
     for word in words:
         literal = word == "--"
@@ -51,7 +52,7 @@ def _split(argv: Sequence[str]) -> tuple[list[str], list[_Block]]:
                 raise AerflowError("'--' must be followed by the word it makes literal")
             word = escaped
         if not literal and word in KEYWORDS:
-            blocks.append(_Block(word))
+            blocks.append(Block(word))
         elif blocks:
             blocks[-1].words.append(word)
         else:
@@ -81,7 +82,10 @@ def _argument_parser(keyword: str, component: Component) -> argparse.ArgumentPar
 
 
 def _add(parser: argparse.ArgumentParser, option: Option, prefix: str = "") -> None:
-    """Add ``option`` (as ``--name``, or positional), stored under ``prefix + name``."""
+    """Add ``option`` (as ``--name``, or positional), stored under ``prefix + name``;
+    options only Python callers pass are left out."""
+    if not option.command_line:
+        return
     help_text = option.help
     if option.default is not None and option.type is not bool:
         help_text += f" (default: {option.default})"
@@ -121,6 +125,8 @@ def _add(parser: argparse.ArgumentParser, option: Option, prefix: str = "") -> N
 def add_file_source_options(parser: argparse.ArgumentParser) -> None:
     """The read options of ``input file`` (every format's, and ``--width/--height``), for
     the commands that read a recording (``info``, ``convert``, ``plot``)."""
+    from ..components import file_read_options
+
     for option in file_read_options():
         _add(parser, option, _SOURCE_PREFIX)
 
@@ -139,7 +145,7 @@ _SOURCE_PREFIX = "source_option_"  # apart from the commands' own names (convert
 
 
 def _kinds_help(keyword: str) -> str:
-    table = _TABLES[keyword]
+    table = registry.components(_KINDS[keyword])
     width = max(len(name) for name in table)
     lines = [f"usage: aerflow {keyword} KIND [ARGS...]   ({_NOUNS[keyword]}s:)"]
     lines += [f"  {name:<{width}}  {c.help}" for name, c in table.items()]
@@ -147,8 +153,10 @@ def _kinds_help(keyword: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _parse_block(block: _Block) -> tuple[Component, dict[str, Any]]:
-    table = _TABLES[block.keyword]
+def parse_block(block: Block) -> tuple[Component, dict[str, Any]]:
+    """The component a block names and its options, as parsed from its words (``--help``
+    prints the block's help and exits)."""
+    table = registry.components(_KINDS[block.keyword])
     if not block.words or block.words[0] in ("-h", "--help"):
         sys.stdout.write(_kinds_help(block.keyword))
         raise SystemExit(0)
@@ -218,31 +226,32 @@ def _global_parser() -> argparse.ArgumentParser:
 
 
 def run_pipeline(argv: Sequence[str]) -> None:
-    leading, blocks = _split(argv)
+    leading, blocks = split_words(argv)
     settings = _global_parser().parse_args(leading)
     inputs = [b for b in blocks if b.keyword == "input"]
     if len(inputs) > 1:
         raise AerflowError("a pipeline takes one input")
     if blocks and blocks[0].keyword != "input" and inputs:
         raise AerflowError("'input' comes first")
-    source_block = inputs[0] if inputs else _Block("input", ["stdin"])
+    source_block = inputs[0] if inputs else Block("input", ["stdin"])
     filter_blocks = [b for b in blocks if b.keyword == "filter"]
-    sink_blocks = [b for b in blocks if b.keyword == "output"] or [_Block("output", ["stdout"])]
+    sink_blocks = [b for b in blocks if b.keyword == "output"] or [Block("output", ["stdout"])]
     # Parse everything before opening anything: a typo must not leave half-made files.
-    source, source_options = _parse_block(source_block)
-    filters = [_parse_block(b) for b in filter_blocks]
-    sinks_parsed = [_parse_block(b) for b in sink_blocks]
+    source, source_options = parse_block(source_block)
+    filters = [parse_block(b) for b in filter_blocks]
+    sinks_parsed = [parse_block(b) for b in sink_blocks]
 
-    stream = origin = source.build(**source_options)
+    stream = origin = source.make(**source_options)
     sinks: list[Any] = []
     try:
-        if stream.properties.sensor_size is None and hasattr(stream, "wait_for_data"):
-            # A network source learns the sensor size from its first data: wait for it
-            # (bounded by the source's own timeout) before the outputs are made from it.
+        if stream.properties.sensor_size is None:
+            # A source that learns its properties from its first data (a network stream, a
+            # camera) waits for it here, bounded by its own timeout, so that filters and
+            # outputs are made from what it announces; the others answer at once.
             stream.wait_for_data()
-        stream = stream.filter(*(component.build(**options) for component, options in filters))
+        stream = stream.filter(*(component.make(**options) for component, options in filters))
         for component, options in sinks_parsed:
-            sinks.append(component.build(stream.properties, **options))
+            sinks.append(component.make(stream.properties, **options))
     except BaseException:
         for sink in sinks:
             getattr(sink, "abort", sink.close)()

@@ -1,9 +1,6 @@
 """The render sinks as pipeline components: ``output video``, ``output frames`` and ``output
-viewer``. Building one loads its modules; listing them loads nothing heavy.
-
-:func:`sinks` imports :class:`aerflow.components.Component` when called, so
-``aerflow.components`` can merge these entries into its table (``SINKS.update(sinks())``
-after its own definitions) without an import cycle.
+viewer``, registered on import in :mod:`aerflow.registry` (which imports this module when the
+sinks are first looked up). Building one loads its modules.
 """
 
 from __future__ import annotations
@@ -11,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import AerflowError
-from ..registry import Option
-from ..stream import Properties
+from ..properties import Properties
+from ..registry import Component, Option, components, register_component
 
 __all__ = ["LOOK_OPTIONS", "sinks"]
 
@@ -57,7 +54,10 @@ _SEQUENCE_OPTIONS = (
 
 def _sensor(properties: Properties, what: str) -> tuple[int, int]:
     if properties.sensor_size is None:
-        raise AerflowError(f"{what} needs the sensor size, which this source does not give")
+        raise AerflowError(
+            f"{what} needs the sensor size, which this source does not give: "
+            "pass --width and --height to the input"
+        )
     return properties.sensor_size
 
 
@@ -86,63 +86,62 @@ def _viewer(properties: Properties, unpaced: bool = False, **options: Any) -> An
     return Viewer(*_sensor(properties, "the viewer"), live=properties.live, **options)
 
 
-def sinks() -> dict[str, Any]:
-    """The render sinks by name (:class:`~aerflow.components.Component` entries), to merge
-    into :data:`aerflow.components.SINKS`."""
-    from ..components import Component
+_NAMES = ("video", "frames", "viewer")
 
-    return {
-        c.name: c
-        for c in (
-            Component(
-                "video",
-                "render a video: .mp4/.mkv/.mov (H.264) or .gif (needs aerflow[video])",
-                (
-                    Option("path", str, "video file to write", positional=True, required=True),
-                    Option("fps", float, "frames per second of video (default: 60, GIF 50)"),
-                    *_SEQUENCE_OPTIONS,
-                    *LOOK_OPTIONS,
-                    Option("crf", int, "H.264 quality, 0 (lossless) .. 51", default=23),
-                    Option(
-                        "preset",
-                        str,
-                        "H.264 speed: events (tuned for event pictures) or x264's",
-                        default="events",
-                        choices=_PRESETS,
-                    ),
-                ),
-                _video,
+
+def sinks() -> dict[str, Component]:
+    """The render sinks by name."""
+    return {name: components("sink")[name] for name in _NAMES}
+
+
+for _sink in (
+    Component(
+        "video",
+        "render a video: .mp4/.mkv/.mov (H.264) or .gif (needs aerflow[video])",
+        (
+            Option("path", str, "video file to write", positional=True, required=True),
+            Option("fps", float, "frames per second of video (default: 60, GIF 50)"),
+            *_SEQUENCE_OPTIONS,
+            *LOOK_OPTIONS,
+            Option("crf", int, "H.264 quality, 0 (lossless) .. 51", default=23),
+            Option(
+                "preset",
+                str,
+                "H.264 speed: events (tuned for event pictures) or x264's",
+                default="events",
+                choices=_PRESETS,
             ),
-            Component(
-                "frames",
-                "render numbered PNG pictures into a folder",
-                (
-                    Option(
-                        "directory", str, "folder for the PNG files", positional=True, required=True
-                    ),
-                    Option("fps", float, "frames per second of event time x speed", default=60.0),
-                    Option(
-                        "overwrite",
-                        bool,
-                        "remove the frames an earlier run left in the folder (else refused)",
-                        default=False,
-                    ),
-                    *_SEQUENCE_OPTIONS,
-                    *LOOK_OPTIONS,
-                ),
-                _frames,
+        ),
+        _video,
+    ),
+    Component(
+        "frames",
+        "render numbered PNG pictures into a folder",
+        (
+            Option("directory", str, "folder for the PNG files", positional=True, required=True),
+            Option("fps", float, "frames per second of event time x speed", default=60.0),
+            Option(
+                "overwrite",
+                bool,
+                "remove the frames an earlier run left in the folder (else refused)",
+                default=False,
             ),
-            Component(
-                "viewer",
-                "show the events live in a window, with their rate (needs aerflow[viewer])",
-                (
-                    Option("fps", float, "pictures per second", default=60.0),
-                    Option("speed", float, "recordings: times real time", default=1.0),
-                    Option("unpaced", bool, "recordings: as fast as they are read", default=False),
-                    Option("title", str, "window title", default="aerflow"),
-                    *LOOK_OPTIONS,
-                ),
-                _viewer,
-            ),
-        )
-    }
+            *_SEQUENCE_OPTIONS,
+            *LOOK_OPTIONS,
+        ),
+        _frames,
+    ),
+    Component(
+        "viewer",
+        "show the events live in a window, with their rate (needs aerflow[viewer])",
+        (
+            Option("fps", float, "pictures per second", default=60.0),
+            Option("speed", float, "recordings: times real time", default=1.0),
+            Option("unpaced", bool, "recordings: as fast as they are read", default=False),
+            Option("title", str, "window title", default="aerflow"),
+            *LOOK_OPTIONS,
+        ),
+        _viewer,
+    ),
+):
+    register_component("sink", _sink)
