@@ -5,7 +5,8 @@ with ``merge_polarity``), ``sequence()`` stacks them into ``(T, P, H, W)``, ``ba
 groups consecutive windows into ``(B, T, P, H, W)`` (or ``(T, B, P, H, W)``) batches, and an
 :class:`Accumulator` gathers live packets between reads. Representations: counts, signed
 (ON − OFF), binary, exponential time surface and voxel grid
-(:mod:`aerflow.tensors.representations`).
+(:mod:`aerflow.tensors.representations`). :class:`EventDataset` serves files, or windows in
+them, as a map-style PyTorch dataset.
 
 PyTorch is optional (``pip install 'aerflow[torch]'``) and imported only when a torch device
 is used; ``device="numpy"`` gives NumPy arrays without it. Both export through DLPack:
@@ -18,6 +19,7 @@ from __future__ import annotations
 from ._torch import TorchNotInstalledError
 from .accumulate import DEFAULT_CAPACITY
 from .batching import batches, sequence
+from .dataset import EventDataset
 from .live import Accumulator
 from .representations import (
     REPRESENTATIONS,
@@ -36,6 +38,7 @@ __all__ = [
     "Accumulator",
     "Binary",
     "Counts",
+    "EventDataset",
     "Frames",
     "Representation",
     "Signed",

@@ -48,6 +48,20 @@ def _time(value: Time | None, name: str) -> int | None:
         raise type(error)(f"{name}: {error}") from error
 
 
+def window_length(window: Time | None, events: int | None) -> tuple[int | None, int | None]:
+    """A window given as a duration (µs, at least 1) or as an event count (at least 1),
+    validated: ``(window_us, events)``, either or both None when not given."""
+    window_us = _time(window, "window")
+    if window_us is not None and window_us < 1:
+        raise ValueError("window must be at least 1 µs")
+    if events is not None:
+        if isinstance(events, bool) or not isinstance(events, (int, np.integer)):
+            raise TypeError(f"events must be an int, got {events!r}")
+        if events < 1:
+            raise ValueError("events must be at least 1")
+    return window_us, None if events is None else int(events)
+
+
 class Frames:
     """An iterator of frames, one per window; see :func:`frames`.
 
@@ -77,15 +91,7 @@ class Frames:
     ) -> None:
         if (window is None) == (events is None):
             raise ValueError("give exactly one of window= (a duration) and events= (a count)")
-        self._window = _time(window, "window")
-        if self._window is not None and self._window < 1:
-            raise ValueError("window must be at least 1 µs")
-        if events is not None:
-            if isinstance(events, bool) or not isinstance(events, (int, np.integer)):
-                raise TypeError(f"events must be an int, got {events!r}")
-            if events < 1:
-                raise ValueError("events must be at least 1")
-        self._count = None if events is None else int(events)
+        self._window, self._count = window_length(window, events)
         self._start = _time(start, "start")
         self._stop = _time(stop, "stop")
         if self._start is not None and self._stop is not None and self._stop <= self._start:
