@@ -1,5 +1,11 @@
 """``aerflow`` command line: the pipeline (``input ... filter ... output ...``) and the
-commands ``info``, ``formats``, ``convert``, ``sample``, ``devices`` and ``udev``."""
+commands ``info``, ``formats``, ``convert``, ``sample``, ``plot``, ``devices``, ``udev`` and
+``batch``.
+
+Start-up stays light: a command imports what it runs when it runs (readers, filters, render,
+devices, net), and only the chosen command's arguments are added to the parser, so
+``aerflow --help``, ``aerflow formats`` and every ``--help`` load no numba kernel and none of
+the subpackages (``tests/test_architecture.py`` checks it)."""
 
 from __future__ import annotations
 
@@ -13,14 +19,11 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .. import api, registry
-from ..components import FILTERS, SINKS, SOURCES, open_file_stream
+from .. import registry
 from ..errors import AerflowError
-from ..render.commands import add_plot_commands, run_plot
-from ..stream import Stream
 from .devices import add_device_commands, run_devices, run_udev
 from .pipeline import (
     KEYWORDS,
@@ -29,12 +32,67 @@ from .pipeline import (
     file_source_options,
     run_pipeline,
 )
-from .summary import summarize
+
+if TYPE_CHECKING:
+    from ..stream import Stream
 
 __all__ = ["run"]
 
 
-def _parser() -> argparse.ArgumentParser:
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The command named on the command line (``aerflow`` takes no option before it)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _add_info(commands: Any) -> None:
+    info = commands.add_parser("info", help=_COMMANDS["info"][0])
+    info.add_argument("file", help="recording to describe")
+    info.add_argument("--format", help="format name (default: detected)")
+    add_file_source_options(info)
+
+
+def _add_formats(commands: Any) -> None:
+    commands.add_parser("formats", help=_COMMANDS["formats"][0])
+
+
+def _add_convert(commands: Any) -> None:
+    convert = commands.add_parser("convert", help=_COMMANDS["convert"][0])
+    convert.add_argument("source", help="recording to read")
+    convert.add_argument("destination", help="file to write (format from --to or its extension)")
+    convert.add_argument("--from", dest="source_format", help="source format (default: detected)")
+    convert.add_argument("--to", dest="destination_format", help="destination format")
+    add_file_source_options(convert)
+
+
+def _add_sample(commands: Any) -> None:
+    sample = commands.add_parser("sample", help=_COMMANDS["sample"][0])
+    sample.add_argument("destination", help="file to write (format from --to or its extension)")
+    sample.add_argument("--to", dest="destination_format", help="destination format")
+
+
+def _add_plot(commands: Any) -> None:
+    from ..render.commands import add_plot_commands
+
+    add_plot_commands(commands, add_file_source_options, help=_COMMANDS["plot"][0])
+
+
+_COMMANDS: dict[str, tuple[str, Callable[[Any], None]]] = {
+    "info": ("describe a recording: format, size, counts, time span", _add_info),
+    "formats": ("list the file formats and their options", _add_formats),
+    "convert": ("convert a recording to another format", _add_convert),
+    "sample": (
+        "write a synthetic recording (a rotating bar with noise, 1 s, 640x480)",
+        _add_sample,
+    ),
+    "plot": ("plot a recording: rate, hot-pixels or histogram (needs aerflow[plot])", _add_plot),
+}
+"""The commands before ``devices`` and ``udev``: their help line (all that ``aerflow --help``
+shows) and what adds their arguments (what the command itself needs)."""
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser, with the arguments of ``command`` only: the others are
+    listed with their help line (their arguments need the formats' options or a subpackage)."""
     parser = OneLineErrors(
         prog="aerflow",
         description="Move neuromorphic event data from any source to any sink.",
@@ -42,32 +100,25 @@ def _parser() -> argparse.ArgumentParser:
         "(`aerflow input --help`, `aerflow filter --help`, `aerflow output --help`)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    info = commands.add_parser("info", help="describe a recording: format, size, counts, time span")
-    info.add_argument("file", help="recording to describe")
-    info.add_argument("--format", help="format name (default: detected)")
-    add_file_source_options(info)
-    commands.add_parser("formats", help="list the file formats and their options")
-    convert = commands.add_parser("convert", help="convert a recording to another format")
-    convert.add_argument("source", help="recording to read")
-    convert.add_argument("destination", help="file to write (format from --to or its extension)")
-    convert.add_argument("--from", dest="source_format", help="source format (default: detected)")
-    convert.add_argument("--to", dest="destination_format", help="destination format")
-    add_file_source_options(convert)
-    sample = commands.add_parser(
-        "sample", help="write a synthetic recording (a rotating bar with noise, 1 s, 640x480)"
-    )
-    sample.add_argument("destination", help="file to write (format from --to or its extension)")
-    sample.add_argument("--to", dest="destination_format", help="destination format")
-    add_plot_commands(commands, add_file_source_options)
-    add_device_commands(commands)
+    for name, (help_text, add_arguments) in _COMMANDS.items():
+        if name == command:
+            add_arguments(commands)
+        else:
+            commands.add_parser(name, help=help_text)
+    add_device_commands(commands)  # light: cli/devices imports aerflow.devices when run
+    commands.add_parser("batch", help="run a pipeline over many files on Dask (batch --help)")
     return parser
 
 
 def _open_source(path: str, format_name: str | None, args: argparse.Namespace) -> Stream:
+    from ..components import open_file_stream
+
     return open_file_stream(path, format_name, **file_source_options(args))
 
 
 def _convert(args: argparse.Namespace) -> None:
+    from .. import api
+
     with _open_source(args.source, args.source_format, args) as reader:
         width, height = reader.properties.width, reader.properties.height
         if width is None or height is None:
@@ -81,6 +132,7 @@ def _convert(args: argparse.Namespace) -> None:
 
 
 def _sample(args: argparse.Namespace) -> None:
+    from .. import api
     from ..synthetic import rotating_bar
 
     api.write(
@@ -101,6 +153,8 @@ def _print_formats(out: TextIO) -> None:
 
 
 def _print_info(args: argparse.Namespace, out: TextIO) -> None:
+    from .summary import summarize
+
     with _open_source(args.file, args.format, args) as reader:
         summary = summarize(reader)
     for label, value in summary.lines():
@@ -126,7 +180,11 @@ def _run(argv: Sequence[str] | None) -> int:
     warnings.simplefilter("default")
     warnings.formatwarning = lambda message, *_: f"aerflow: warning: {message}\n"
     try:
-        args = None if pipeline else _parser().parse_args(argv)
+        if not pipeline and argv[:1] == ["batch"]:  # Dask is imported only for a batch
+            from ..batch.cli import run_batch
+
+            return run_batch(argv[1:])
+        args = None if pipeline else _parser(_command_word(argv)).parse_args(argv)
         if args is None:
             run_pipeline(argv)
         elif args.command == "formats":
@@ -138,6 +196,8 @@ def _run(argv: Sequence[str] | None) -> int:
         elif args.command == "sample":
             _sample(args)
         elif args.command == "plot":
+            from ..render.commands import run_plot
+
             run_plot(args, sys.stdout, lambda: _open_source(args.file, args.format, args))
         elif args.command == "devices":
             run_devices(args, sys.stdout)
@@ -200,8 +260,8 @@ def _option_names() -> list[str]:
     names = {"format"}
     for info in registry.list_formats():
         names.update(o.name for o in (*info.read_options, *info.write_options))
-    for table in (SOURCES, FILTERS, SINKS):
-        for component in table.values():
+    for kind in registry.KINDS:
+        for component in registry.components(kind).values():
             names.update(o.name for o in component.all_options() if not o.positional)
     return sorted(names, key=len, reverse=True)
 

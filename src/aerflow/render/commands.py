@@ -19,15 +19,19 @@ _KINDS = {
 
 
 def add_plot_commands(
-    subparsers: Any, source_options: Callable[[argparse.ArgumentParser], None] | None = None
+    subparsers: Any,
+    source_options: Callable[[argparse.ArgumentParser], None] | None = None,
+    *,
+    help: str | None = None,
 ) -> argparse.ArgumentParser:
     """Add the ``plot`` command (with its kinds) to an argparse ``add_subparsers()`` object;
     :func:`run_plot` then handles the parsed arguments (``args.command == "plot"``).
     ``source_options`` adds the options that open the recording (the CLI's ``input file``
-    options)."""
+    options); ``help`` is the command's line in the list of commands (the CLI's own, which
+    ``aerflow --help`` shows without importing this module)."""
     plot: argparse.ArgumentParser = subparsers.add_parser(
         "plot",
-        help="plot a recording: rate, hot-pixels or histogram (needs aerflow[plot])",
+        help=help,
         description="Plot a recording into an image file (PNG, SVG or PDF by the extension).",
     )
     kinds = plot.add_subparsers(dest="plot_kind", required=True, metavar="KIND")
