@@ -5,8 +5,9 @@ imports only the tool it measures, and importing this module never fails because
 a peer is missing.
 
 Per tool:
-    aerflow       aerflow.read(path)
+    aerflow       aerflow.read(path)   (two threads on a multi-core machine)
                   aerflow.open(path[, chunk_size=N]) -> packets with .events
+    aerflow-1thread  aerflow.read(path, threads=1)   (one core: the per-core cost)
     faery         numpy.concatenate(list(faery.events_stream_from_file(path,
                       dimensions_fallback=(W, H), version_fallback=...)))
                   (the stream yields numpy arrays packet by packet; stream.to_array()
@@ -18,6 +19,7 @@ Per tool:
                   no chunked API)
     evutils       evutils.io.EventReader(path, mode="all", width=W, height=H).read_all()
     evt3          evt3.decode_file(path)   (the Rust `evt3` crate's Python package)
+    evio          evio.read(path)   (NumPy only; DAT files, 32-bit times not unwrapped)
     expelliarmus  expelliarmus.Wizard(encoding=...).read(path)
                   Wizard(encoding=..., fpath=path, chunk_size=N).read_chunk()
                   (buff_size raised to 65536 words: ~2 % faster than its default)
@@ -88,6 +90,12 @@ def _aerflow_read(path: Path, fmt: str, width: int, height: int) -> Any:
     import aerflow
 
     return aerflow.read(path)
+
+
+def _aerflow_read_1thread(path: Path, fmt: str, width: int, height: int) -> Any:
+    import aerflow
+
+    return aerflow.read(path, threads=1)
 
 
 def _aerflow_chunks(
@@ -203,6 +211,19 @@ def _evt3_read(path: Path, fmt: str, width: int, height: int) -> Any:
     return evt3.decode_file(str(path))
 
 
+# --- evio ------------------------------------------------------------------------------
+
+
+def _evio_read(path: Path, fmt: str, width: int, height: int) -> Any:
+    import evio
+
+    return evio.read(path)
+
+
+def _evio_columns(events: Any) -> Columns:
+    return events["t"], events["x"], events["y"], events["p"] > 0
+
+
 TOOLS: dict[str, Tool] = {
     tool.name: tool
     for tool in (
@@ -214,6 +235,15 @@ TOOLS: dict[str, Tool] = {
             read=_aerflow_read,
             columns=_packed_columns,
             chunks=_aerflow_chunks,
+        ),
+        Tool(
+            name="aerflow-1thread",
+            distribution="aerflow",
+            module="aerflow",
+            formats=frozenset(FORMATS),
+            read=_aerflow_read_1thread,
+            columns=_packed_columns,
+            chunks=None,
         ),
         Tool(
             name="faery",
@@ -262,6 +292,16 @@ TOOLS: dict[str, Tool] = {
             columns=_attribute_columns,
             chunks=None,
         ),
+        Tool(
+            name="evio",
+            distribution="evio",
+            module="evio",
+            formats=frozenset({"dat"}),
+            read=_evio_read,
+            columns=_evio_columns,
+            chunks=None,
+        ),
     )
 }
-PEERS = tuple(name for name in TOOLS if name != "aerflow")
+OURS = ("aerflow", "aerflow-1thread")
+PEERS = tuple(name for name in TOOLS if name not in OURS)

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import aerflow
-from aerflow.formats import _base, evt3
+from aerflow.formats import _base, dat, evt2, evt3
 
 from .helpers import assert_same_events, assert_same_triggers, deadline
 
@@ -979,3 +979,86 @@ def test_large_file_whole_read(fmt: str, trigger_share: float, workdir: Path) ->
             assert decoded.warnings == expected_warnings
     finally:
         path.unlink()
+
+
+@SETTINGS
+@given(data=st.data())
+def test_evt2_kernel_in_pieces_with_little_room(data: st.DataObject) -> None:
+    """The EVT 2.0 kernel resumed over arbitrary cuts, each call with room for 1-40 events
+    and 1-3 triggers (so that its loop without a room test per event, used while every
+    word's event fits, hands over to the one with it), gives the reference's events,
+    triggers and drops, and writes nothing past its room."""
+    width, height = data.draw(st.sampled_from(SENSORS))
+    prefix, body, repeats = data.draw(repeated_body(evt2_body(width, height), 4, 3000))
+    payload = struct.pack(f"<{len(prefix) + len(body) * repeats}I", *prefix, *body * repeats)
+    with counting_reference_drops() as dropped:
+        expected_events, expected_triggers = ref.decode_evt2(payload, width, height)
+    words = np.frombuffer(payload, "<u4")
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(words)), max_size=6)))
+    room = data.draw(st.one_of(st.integers(1, 40), st.just(len(words))))
+    trigger_room = data.draw(st.integers(1, 3))
+    filled = data.draw(st.integers(0, 3))  # events already in the output before the call
+    state = np.zeros(evt2._STATE_SIZE, np.int64)
+    events_parts, trigger_parts = [], []
+    position = 0
+    for edge in [*cuts, len(words)]:
+        while True:
+            buffer = np.full(filled + room + 64, GUARD, aerflow.EVENTS_DTYPE)
+            triggers = np.full(trigger_room + 8, 7, aerflow.TRIGGERS_DTYPE)
+            consumed, n, m = evt2._decode(
+                words[position:edge], state, width, height, buffer[: filled + room], filled,
+                triggers[:trigger_room], 0,
+            )  # fmt: skip
+            assert (buffer[filled + room :] == GUARD).all()
+            assert (triggers[trigger_room:] == triggers[-1]).all()
+            events_parts.append(buffer[filled:n].copy())
+            trigger_parts.append(triggers[:m].copy())
+            position += consumed
+            if consumed == 0:
+                break
+    assert_same_events(np.concatenate(events_parts), expected_events)
+    assert_same_triggers(np.concatenate(trigger_parts), expected_triggers)
+    assert int(state[evt2._DROPPED]) == dropped[0]
+    assert position == len(words)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_dat_kernel_in_pieces_with_little_room(data: st.DataObject) -> None:
+    """The DAT kernel resumed over arbitrary cuts with room for 1-40 events (the v2 layout's
+    loop without a room test per record hands over to the general one), 32-bit wraps and
+    records outside the sensor: the reference's events and drops, nothing past the room."""
+    width, height = data.draw(st.sampled_from([(78, 42), (640, 480), (16384, 16384)]))
+    count = data.draw(st.integers(1, 400))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    t = np.cumsum(rng.integers(0, 1 << 29, count)) % (1 << 32)  # wraps now and then
+    x = rng.integers(0, width + 8, count) & 0x3FFF
+    y = rng.integers(0, height + 8, count) & 0x3FFF
+    words = x | y << 14 | rng.integers(0, 16, count) << 28
+    records = np.stack([t, words], axis=1).astype("<u4")
+    header = f"% Version 2\n% Width {width}\n% Height {height}\n".encode() + bytes([0x0C, 8])
+    expected, _, _ = ref.decode_dat(header + records.tobytes())
+    inside = (expected["x"] < width) & (expected["y"] < height)
+    words32 = records.reshape(-1)
+    cuts = sorted(2 * c for c in data.draw(st.lists(st.integers(0, count), max_size=6)))
+    room = data.draw(st.one_of(st.integers(1, 40), st.just(count)))
+    filled = data.draw(st.integers(0, 3))
+    state = np.zeros(3, np.int64)
+    parts = []
+    position = 0
+    no_triggers = np.empty(1, aerflow.TRIGGERS_DTYPE)
+    for edge in [*cuts, len(words32)]:
+        while True:
+            buffer = np.full(filled + room + 64, GUARD, aerflow.EVENTS_DTYPE)
+            consumed, n, _ = dat._decode(
+                words32[position:edge], state, dat._CD_V2, width, height,
+                buffer[: filled + room], filled, no_triggers, 0,
+            )  # fmt: skip
+            assert (buffer[filled + room :] == GUARD).all()
+            parts.append(buffer[filled:n].copy())
+            position += consumed
+            if consumed == 0:
+                break
+    assert_same_events(np.concatenate(parts), expected[inside])
+    assert int(state[dat._DROPPED]) == int((~inside).sum())
+    assert position == len(words32)

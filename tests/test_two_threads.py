@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aerflow
+from aerflow.formats import _base
 from aerflow.formats._base import ChunkedReader, _move_down
 from aerflow.formats.evt3 import Evt3Reader
 
@@ -98,6 +99,46 @@ def test_two_threads_equal_reference(fmt: str, data: st.DataObject, tmp_path: Pa
     assert_packet(packet, expected_events, expected_triggers)
     assert packet.events.tolist() == events.tolist()
     assert_packet(sequential(path), expected_events, expected_triggers)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("fmt", ["evt3", "evt2", "dat"])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_read_in_mapped_steps_equals_reference(
+    fmt: str, threads: int, data: st.DataObject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """read() maps its input a step at a time (dropping the pages behind): steps that end
+    inside words and groups, on one thread and on two, give the reference's events."""
+    monkeypatch.setattr(_base, "_READ_STEP", data.draw(st.sampled_from([4096, 4100, 8192 + 6])))
+    events, triggers = data.draw(recordings(fmt))
+    path = tmp_path / ("rec.dat" if fmt == "dat" else "rec.raw")
+    aerflow.write(path, events, format=fmt, triggers=triggers, width=640, height=480)
+    expected_events, expected_triggers = reference(path)
+    torn = data.draw(st.booleans())
+    if torn:  # a byte past the last whole word: warned about, the events stay the same
+        with path.open("ab") as file:
+            file.write(b"\x80")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with aerflow.open(path, threads=threads) as reader:
+            assert isinstance(reader, ChunkedReader)
+            assert reader.threads == threads
+            origin = reader.properties.t0 or 0
+            packet = reader.read()
+    expected_events["t"] += np.uint64(origin)
+    expected_triggers["t"] += np.uint64(origin)
+    assert_packet(packet, expected_events, expected_triggers)
+    torn_warnings = [w for w in caught if issubclass(w.category, aerflow.TruncatedDataWarning)]
+    assert len(torn_warnings) == (1 if torn else 0)
+
+
+@pytest.mark.parametrize("threads", [0, -1])
+def test_threads_below_one_are_refused(threads: int, shared_data: Path) -> None:
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        aerflow.open(shared_data / "evt2/evt2_gen3_2020-09-14.raw", threads=threads)
 
 
 def test_dat_drops_in_the_first_share_close_the_gap(tmp_path: Path) -> None:

@@ -5,12 +5,13 @@ av, matplotlib, pygame-ce), the latter with one error naming the extra to instal
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
 from .errors import MissingDependencyError
 
-__all__ = ["load_reference", "require"]
+__all__ = ["load_lazy", "load_reference", "require"]
 
 
 def load_reference(reference: str) -> Any:
@@ -22,6 +23,18 @@ def load_reference(reference: str) -> Any:
     if not colon or not module or not attribute:
         raise ValueError(f"{reference!r} is not a 'module:Name' reference")
     return getattr(importlib.import_module(module), attribute)
+
+
+def load_lazy(namespace: dict[str, Any], table: Mapping[str, str], name: str) -> Any:
+    """For a package's module ``__getattr__``: the public ``name`` imported from the module
+    ``table`` gives for it, then kept in the package's ``namespace`` (its ``globals()``) so
+    later look-ups find it directly; an ``AttributeError`` for names ``table`` lacks."""
+    module = table.get(name)
+    if module is None:
+        raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
+    value = load_reference(f"{module}:{name}")
+    namespace[name] = value
+    return value
 
 
 def require(

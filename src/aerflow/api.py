@@ -13,9 +13,8 @@ import numpy.typing as npt
 from . import formats as _formats  # noqa: F401  (registers the built-in formats)
 from ._checks import check_format_name, check_int
 from ._output import breaking_hard_links
-from .errors import OptionError
 from .events import TRIGGERS_DTYPE, Packet, as_events, empty_triggers
-from .formats._base import FileReader, FileWriter
+from .formats import FileReader, FileWriter
 from .registry import detect, for_writing
 
 __all__ = ["open", "read", "write"]
@@ -66,14 +65,13 @@ def open(
             check_int(options[name], name)
     if mode == "r":
         info = detect(path, format)
-        reader_class = info.reader_class()
-        _check_options(path, info.name, reader_class, options, "reading", format is None)
-        reader: FileReader = reader_class(path, **options)
+        info.check_options("r", options, path, format is None)
+        reader: FileReader = info.reader_class()(path, **options)
         return reader
     if mode == "w":
         info = for_writing(path, format)
+        info.check_options("w", options, path, format is None)
         writer_class = info.writer_class()
-        _check_options(path, info.name, writer_class, options, "writing", format is None)
         writer: FileWriter = writer_class.__new__(writer_class)
         try:
             with breaking_hard_links(break_hard_links):
@@ -108,46 +106,15 @@ def _declared_signature(cls: type) -> inspect.Signature:
 
 
 def required_options(cls: type) -> set[str]:
-    """The options a reader or writer class cannot do without (keywords with no default)."""
+    """The options a reader or writer class cannot do without (keywords with no default).
+
+    The formats' declarations do not mark these ``required`` yet; the file sink asks here."""
     return {
         parameter.name
         for parameter in list(_declared_signature(cls).parameters.values())[1:]
         if parameter.default is inspect.Parameter.empty
         and parameter.kind is inspect.Parameter.KEYWORD_ONLY
     }
-
-
-def _check_options(
-    path: PathLike, name: str, cls: type, options: dict[str, Any], purpose: str, guessed: bool
-) -> None:
-    """Refuse options the class does not take with an OptionError that names the format
-    (a format found from a file's bytes or name may not be the one the options were for)."""
-    signature = _declared_signature(cls)
-    try:
-        signature.bind(path, **options)
-    except TypeError:
-        pass
-    else:
-        return
-    taken = [
-        parameter.name
-        for parameter in list(signature.parameters.values())[1:]
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
-        or parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
-    ]
-    unknown = sorted(set(options) - set(taken))
-    if not unknown:
-        return  # something else is wrong: the class says what
-    how = (
-        " (the format was chosen from the file's first bytes or its name: pass format= to "
-        "choose another)"
-        if guessed
-        else ""
-    )
-    raise OptionError(
-        f"{os.fspath(path)}: {name} {purpose} takes no option {', '.join(unknown)}; its "
-        f"options: {', '.join(taken) or 'none'}{how}"
-    )
 
 
 @overload

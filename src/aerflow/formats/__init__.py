@@ -1,12 +1,41 @@
-"""Built-in file formats, registered on import (their kernels load on first use)."""
+"""Built-in file formats, registered on import (their kernels load on first use).
+
+The reader and writer bases are public here: :class:`FileReader`, :class:`FileWriter`, and
+:class:`ChunkedReader` with its :class:`ReaderCheckpoint`. They load on first use, so that
+registering the formats (and starting the command line) stays light.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from .._optional import load_lazy
 from ..registry import FormatInfo, Option, register
 from .prophesee_header import parse_header, raw_encoding
 from .ros_detect import is_ros2_folder, sniff_ros1, sniff_ros2
 
+if TYPE_CHECKING:
+    from ._base import ChunkedReader, FileReader, FileWriter, ReaderCheckpoint
+
+__all__ = ["ChunkedReader", "FileReader", "FileWriter", "ReaderCheckpoint"]
+
+_BASES = dict.fromkeys(__all__, "aerflow.formats._base")
+"""Public names of ``._base``, imported on first use."""
+
+
+def __getattr__(name: str) -> Any:
+    return load_lazy(globals(), _BASES, name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_BASES})
+
+
 _CHUNK = Option("chunk_size", int, "bytes decoded per step (memory per packet scales with it)")
+_THREADS = Option("threads", int, "threads decoding in read() (default 2)")
+_METADATA = Option(
+    "metadata", dict, "header entries stored with the recording (Python only)", command_line=False
+)
 _SIZE = (
     Option("width", int, "sensor width, overriding the header"),
     Option("height", int, "sensor height, overriding the header"),
@@ -15,6 +44,7 @@ _RAW_WRITE = (
     Option("width", int, "sensor width (required unless given by the events' extent)"),
     Option("height", int, "sensor height"),
     Option("time_origin", int, "µs subtracted before writing and stored in the header"),
+    _METADATA,
 )
 
 
@@ -42,7 +72,7 @@ register(
         sniff=_raw_sniffer("evt3"),
         reader="aerflow.formats.evt3:Evt3Reader",
         writer="aerflow.formats.evt3:Evt3Writer",
-        read_options=(_CHUNK, *_SIZE),
+        read_options=(_CHUNK, *_SIZE, _THREADS),
         write_options=_RAW_WRITE,
         default_for_extension=True,
     )
@@ -55,7 +85,7 @@ register(
         sniff=_raw_sniffer("evt2"),
         reader="aerflow.formats.evt2:Evt2Reader",
         writer="aerflow.formats.evt2:Evt2Writer",
-        read_options=(_CHUNK, *_SIZE),
+        read_options=(_CHUNK, *_SIZE, _THREADS),
         write_options=_RAW_WRITE,
     )
 )
@@ -73,8 +103,8 @@ register(
             Option("order", str, "word order, overriding the header", choices=("little", "legacy")),
         ),
         write_options=(
-            *_RAW_WRITE,
             Option("order", str, "word order", default="little", choices=("little", "legacy")),
+            *_RAW_WRITE,
         ),
     )
 )
@@ -90,12 +120,14 @@ register(
             _CHUNK,
             *_SIZE,
             Option("layout", str, "record bit layout, overriding the header", choices=("v1", "v2")),
+            _THREADS,
         ),
         write_options=(
             Option("width", int, "sensor width"),
             Option("height", int, "sensor height"),
             Option("time_origin", int, "µs subtracted before writing and stored in the header"),
             Option("kind", str, "records to write", default="cd", choices=("cd", "trigger")),
+            _METADATA,
         ),
     )
 )
@@ -189,6 +221,7 @@ register(
             Option("height", int, "sensor height"),
             Option("time_origin", int, "µs subtracted before writing and stored in the header"),
             _FLIP_Y,
+            _METADATA,
         ),
         default_for_extension=True,
     )
@@ -212,6 +245,7 @@ register(
             Option("height", int, "sensor height"),
             Option("camera", str, "device name of the '#Source' line (default: from the size)"),
             Option("source", int, "source ID of every packet", default=1),
+            _METADATA,
         ),
     )
 )
@@ -316,6 +350,10 @@ register(
             Option("chunk_size", int, "file bytes per packet (the file is memory-mapped)"),
             Option("chunk_events", int, "events per packet, instead of --chunk-size"),
             Option("columns", str, "names of a 2-D array's columns", default="t,x,y,on"),
+        ),
+        write_options=(
+            Option("width", int, "sensor width: accepted, not stored (a .npy has no place)"),
+            Option("height", int, "sensor height: accepted, not stored"),
         ),
     )
 )
@@ -423,6 +461,7 @@ register(
         write_options=(
             Option("width", int, "sensor width, at most 2048 (default: from the events)"),
             Option("height", int, "sensor height, at most 2048"),
+            _METADATA,
         ),
     )
 )

@@ -22,8 +22,9 @@ from .._output import Output
 from .._room import OutputRoom
 from ..errors import OutOfRangeWarning, TruncatedDataWarning
 from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events, concatenate_packets
+from ..properties import Properties
 from ..sinks import ClosedOnExit
-from ..stream import Properties, Stream
+from ..stream import Stream
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -31,6 +32,7 @@ __all__ = [
     "FileReader",
     "FileWriter",
     "Properties",
+    "ReaderCheckpoint",
     "TimeOrigin",
     "check_sensor_size",
 ]
@@ -41,6 +43,11 @@ DEFAULT_CHUNK_SIZE = 1 << 22
 """Bytes of file decoded per step; memory per packet is bounded by a small multiple of it."""
 
 _MIN_CHUNK_SIZE = 1 << 12
+
+_READ_STEP = 1 << 23
+"""Bytes of file decoded per step by :meth:`ChunkedReader.read`; each step's pages are then
+dropped from the map, so the input costs about this much resident memory per thread, not
+the whole file."""
 
 
 class FileReader(Stream):
@@ -207,18 +214,36 @@ def chunk_and_threads(chunk_size: int, threads: int | None) -> tuple[int, int]:
 
 
 def _allocate_events(capacity: int) -> npt.NDArray[Any]:
-    """An events array to fill, large ones mapped anonymously in ordinary pages.
+    """An events array to fill, large ones mapped anonymously and asked for huge pages.
 
-    Not NumPy's allocation, which asks for transparent huge pages on large arrays: where the
-    kernel compacts memory to find them on the first touch (its default for such requests),
-    a whole-file read here took anywhere from 0.12 to 0.38 s, against 0.15-0.17 s in 4 KiB
-    pages. Pages past the filled part are never touched, so sizing generously costs nothing.
+    The first touch of fresh memory is most of a whole-file read's cost: 266 MB (20.5 M
+    events) in 4 KiB pages is 65,000 page faults, a steady 0.12 CPU-s on the project's VM,
+    more than decoding them (0.05 s); in 2 MiB transparent huge pages, as NumPy (and so
+    most peers) allocates, it is 130 faults and 0.02-0.05 CPU-s, unless the memory has to
+    come back from the VM's host (free for a few seconds), when it took 0.2-0.5 s for
+    huge-page users alike. Pages past the filled part are never touched, so sizing
+    generously costs little.
     """
     if capacity < _MAPPED_MIN_EVENTS:
         return np.empty(capacity, EVENTS_DTYPE)
     flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
     buffer = mmap.mmap(-1, capacity * EVENTS_DTYPE.itemsize, flags=flags)
+    _advise(buffer, getattr(mmap, "MADV_HUGEPAGE", None))
     return np.frombuffer(buffer, EVENTS_DTYPE)
+
+
+def _advise(
+    buffer: mmap.mmap, option: int | None, start: int = 0, length: int | None = None
+) -> None:
+    """``madvise`` ``length`` bytes (all by default) from ``start`` where the system has
+    ``option``; a hint only, so refusals are ignored."""
+    if option is None or length == 0:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        if length is None:
+            buffer.madvise(option, start)
+        else:
+            buffer.madvise(option, start, length)
 
 
 def _move_down(data: npt.NDArray[np.uint8], target: int, source: int, length: int) -> None:
@@ -251,9 +276,20 @@ class _Window:
         self._map = mmap.mmap(
             fileno, offset - start + length, offset=start, access=mmap.ACCESS_READ
         )
+        self._offset = offset - start
+        self._itemsize = word.itemsize
         self.view: npt.NDArray[Any] = np.frombuffer(
-            self._map, word, count=length // word.itemsize, offset=offset - start
+            self._map, word, count=length // word.itemsize, offset=self._offset
         )
+
+    def release(self, first: int, end: int) -> None:
+        """Drop the mapped pages that lie wholly inside words ``first`` to ``end`` from the
+        process (they stay in the page cache, and would be mapped again if read)."""
+        page = mmap.PAGESIZE
+        low = -(-(self._offset + first * self._itemsize) // page) * page
+        high = (self._offset + end * self._itemsize) // page * page
+        if high > low:
+            _advise(self._map, mmap.MADV_DONTNEED, low, high - low)
 
     def close(self) -> None:
         del self.view
@@ -261,6 +297,20 @@ class _Window:
         # mapping goes when that last view does.
         with contextlib.suppress(BufferError):
             self._map.close()
+
+
+@dataclass(frozen=True)
+class ReaderCheckpoint:
+    """Where a :class:`ChunkedReader` can start again: the byte ``position`` in the file of
+    the first word not yet decoded and the decoder ``state`` there (a copy). Plain values,
+    so it pickles and can travel to another process, whose reader of the same file then
+    goes on from it (:meth:`ChunkedReader.resume`); ``format_name`` guards against handing
+    it to a reader of another format. It holds nothing that names the file: keep it with
+    the path it came from."""
+
+    format_name: str
+    position: int
+    state: tuple[int, ...]
 
 
 class ChunkedReader(FileReader):
@@ -285,11 +335,17 @@ class ChunkedReader(FileReader):
     parallel_min_bytes: ClassVar[int] = 1 << 23
     """Smallest remainder that :meth:`read` splits between two threads."""
 
-    def __init__(self, path: str | os.PathLike[str], *, chunk_size: int = DEFAULT_CHUNK_SIZE):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        threads: int | None = None,
+    ):
         super().__init__(path)
         if chunk_size < _MIN_CHUNK_SIZE:
             raise ValueError(f"chunk_size must be at least {_MIN_CHUNK_SIZE} bytes")
-        self.chunk_size = int(chunk_size)
+        self.chunk_size, self.threads = chunk_and_threads(chunk_size, threads)
         self._file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
         self._size = os.fstat(self._file.fileno()).st_size
         self._data_offset = 0
@@ -358,6 +414,68 @@ class ChunkedReader(FileReader):
         self._position = self._data_offset
         self._reset_state()
 
+    # -- checkpoints --------------------------------------------------------------------------
+    @property
+    def resumable(self) -> bool:
+        """Whether :meth:`checkpoint` and :meth:`resume` work: the reader's whole position is
+        its byte position and decoder state, as in every format that keeps the shared
+        decoding loop (formats with their own loop, such as AEDAT 3, are not)."""
+        cls = type(self)
+        return cls._iterate is ChunkedReader._iterate and cls._restart is ChunkedReader._restart
+
+    def checkpoint(self) -> ReaderCheckpoint:
+        """Where the reader stands now, to :meth:`resume` from later, in this reader or a
+        fresh one of the same file. Taken between two packets of an iteration (in the body
+        of a ``for packet in reader`` loop), it marks the first event of the next packet;
+        taken before any reading, the first event of the file; after a whole read, the end.
+
+        Raises ValueError when the reader is closed or not :attr:`resumable`.
+        """
+        self._check_open()
+        if not self.resumable:
+            raise ValueError(f"the {self.format_name} reader of {self.path} cannot checkpoint")
+        position, state = self._position, self._state
+        if position < self._data_offset:  # nothing read yet: where an iteration would start
+            kept = self._state
+            try:
+                self._reset_state()
+                position, state = self._data_offset, self._state
+            finally:
+                self._state = kept
+        return ReaderCheckpoint(self.format_name, position, tuple(state.tolist()))
+
+    def resume(self, checkpoint: ReaderCheckpoint) -> None:
+        """Place the reader at ``checkpoint`` (from :meth:`checkpoint` on a reader of the same
+        file): the next iteration or :meth:`read` starts there, with the decoder state and
+        the count of events dropped outside the sensor it had then. The file itself is not
+        checked; a checkpoint from another file decodes garbage or fails.
+
+        Raises ValueError when the reader is closed or not :attr:`resumable`, or when the
+        checkpoint is of another format or lies outside the file's data; RuntimeError
+        while an iteration is under way.
+        """
+        with self._using(restart=False):
+            if not self.resumable:
+                raise ValueError(f"the {self.format_name} reader of {self.path} cannot resume")
+            if checkpoint.format_name != self.format_name:
+                raise ValueError(
+                    f"a checkpoint of a {checkpoint.format_name} reader cannot resume the "
+                    f"{self.format_name} reader of {self.path}"
+                )
+            if not self._data_offset <= checkpoint.position <= self._size:
+                raise ValueError(
+                    f"{self.path}: checkpoint at byte {checkpoint.position} lies outside the "
+                    f"data (bytes {self._data_offset} to {self._size})"
+                )
+            if len(checkpoint.state) != self.state_size:
+                raise ValueError(
+                    f"{self.path}: checkpoint has {len(checkpoint.state)} state slots, the "
+                    f"{self.format_name} decoder {self.state_size}"
+                )
+            self._position = checkpoint.position
+            self._state = np.array(checkpoint.state, np.int64)
+            self._at_start = True  # the next iteration starts here, not at the first event
+
     def _packet_capacity(self, n_bytes: int) -> int:
         return int(n_bytes * self.events_per_byte) + self.max_group_events + 64
 
@@ -390,25 +508,44 @@ class ChunkedReader(FileReader):
         self._finish()
 
     def _read(self) -> Packet:
-        """Decode everything left into one pair of arrays, on two threads for large files."""
+        """Decode everything left straight into one pair of arrays: on two threads for large
+        files unless ``threads`` is 1. The input is mapped once and decoded
+        :data:`_READ_STEP` bytes at a time, each step's pages dropped from the map behind."""
         if self._position < self._data_offset:
             self._restart()
         remaining = max(self._size - self._position, 0)
         events = _allocate_events(self._packet_capacity(remaining))
         triggers = np.empty(1024, TRIGGERS_DTYPE)
         n_events = n_triggers = 0
-        if remaining >= self.parallel_min_bytes and (os.cpu_count() or 1) > 1:
+        if remaining >= self.parallel_min_bytes and self.threads > 1:
             n_events, triggers, n_triggers = self._read_two_threads(events, remaining)
-        while self._position < self._size:
-            if len(events) - n_events < self.max_group_events:
-                events = _grow(events, n_events)
-            if n_triggers == len(triggers):
-                triggers.resize(max(2 * len(triggers), 1024), refcheck=False)
-            n_events, n_triggers, stalled = self._fill(
-                events, n_events, triggers, n_triggers, self._size - self._position
+        mapped = None
+        if self._size - self._position >= 2 * _READ_STEP:
+            # One mapping for all the steps rather than one per step (fewer system calls);
+            # its pages still leave the process a step at a time.
+            mapped = _Window(
+                self._file.fileno(), self._position, self._size - self._position, self.word
             )
-            if stalled:
-                break
+        try:
+            start = self._position
+            while self._position < self._size:
+                if len(events) - n_events < self.max_group_events:
+                    events = _grow(events, n_events)
+                if n_triggers == len(triggers):
+                    triggers.resize(max(2 * len(triggers), 1024), refcheck=False)
+                n_events, n_triggers, stalled = self._fill(
+                    events,
+                    n_events,
+                    triggers,
+                    n_triggers,
+                    min(self._size - self._position, _READ_STEP),
+                    None if mapped is None else (mapped, start),
+                )
+                if stalled:
+                    break
+        finally:
+            if mapped is not None:
+                mapped.close()
         self._finish()
         events = events[:n_events]
         triggers.resize(n_triggers, refcheck=False)
@@ -428,6 +565,7 @@ class ChunkedReader(FileReader):
         window = _Window(self._file.fileno(), self._position, remaining, self.word)
         try:
             share = self._second_share(window.view)
+            window.release(0, share.start if share is not None else len(window.view))
             if share is None or share.first_events + self.max_group_events > len(events):
                 return 0, np.empty(1024, TRIGGERS_DTYPE), 0
             first_state = self._state.copy()
@@ -439,14 +577,18 @@ class ChunkedReader(FileReader):
             def decode_first_share(words: npt.NDArray[Any]) -> None:
                 # The first share may fill no more than the room left below the second.
                 room = events[: share.first_events]
-                first.append(self._kernel(words, first_state, room, 0, first_triggers, 0))
+                first.append(
+                    self._kernel_steps(window, 0, words, first_state, room, 0, first_triggers, 0)
+                )
 
             helper = threading.Thread(
                 target=decode_first_share, args=(window.view[: share.start],), name="aerflow"
             )
             helper.start()
             try:
-                second = self._kernel(
+                second = self._kernel_steps(
+                    window,
+                    share.start,
                     window.view[share.start :],
                     second_state,
                     events,
@@ -482,6 +624,34 @@ class ChunkedReader(FileReader):
         triggers = np.concatenate((first_triggers[:m_first], second_triggers[:m_second]))
         return n_first + n_second, triggers, m_first + m_second
 
+    def _kernel_steps(
+        self,
+        window: _Window,
+        first_word: int,
+        words: npt.NDArray[Any],
+        state: npt.NDArray[np.int64],
+        events: npt.NDArray[Any],
+        n_events: int,
+        triggers: npt.NDArray[Any],
+        n_triggers: int,
+    ) -> tuple[int, int, int]:
+        """:meth:`_kernel` over ``words`` (which start at word ``first_word`` of ``window``)
+        :data:`_READ_STEP` bytes at a time, dropping each step's pages from the map once
+        decoded; the same result as one call."""
+        step = max(_READ_STEP // self.word.itemsize, 1)
+        done = 0
+        while done < len(words):
+            end = min(done + step, len(words))
+            consumed, n_events, n_triggers = self._kernel(
+                words[done:end], state, events, n_events, triggers, n_triggers
+            )
+            window.release(first_word + done, first_word + done + consumed)
+            done += consumed
+            # Nothing decoded: an output is full (or a group is torn at the very end).
+            if consumed == 0 or (end == len(words) and done < end):
+                break
+        return done, n_events, n_triggers
+
     def _fill(
         self,
         events: npt.NDArray[Any],
@@ -489,10 +659,26 @@ class ChunkedReader(FileReader):
         triggers: npt.NDArray[Any],
         n_triggers: int,
         length: int,
+        mapped: tuple[_Window, int] | None = None,
     ) -> tuple[int, int, bool]:
-        """Decode one window of up to ``length`` bytes; True in the last slot at a torn tail."""
+        """Decode one window of up to ``length`` bytes; True in the last slot at a torn tail.
+
+        ``mapped``: a window already mapped (and the file position it starts at) that holds
+        these bytes; its pages are dropped from the map once decoded."""
         if length < self.word.itemsize:
             consumed = 0
+        elif mapped is not None:
+            window, start = mapped
+            first = (self._position - start) // self.word.itemsize
+            consumed, n_events, n_triggers = self._kernel(
+                window.view[first : first + length // self.word.itemsize],
+                self._state,
+                events,
+                n_events,
+                triggers,
+                n_triggers,
+            )
+            window.release(first, first + consumed)
         else:
             window = _Window(self._file.fileno(), self._position, length, self.word)
             try:

@@ -90,8 +90,9 @@ class RawReader(ChunkedReader):
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         width: int | None = None,
         height: int | None = None,
+        threads: int | None = None,
     ) -> None:
-        super().__init__(path, chunk_size=chunk_size)
+        super().__init__(path, chunk_size=chunk_size, threads=threads)
         try:
             self._open_header(width, height)
         except BaseException:

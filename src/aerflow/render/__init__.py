@@ -15,6 +15,7 @@ import sys
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from .._optional import load_lazy as _load_lazy
 from .._optional import load_reference as _load_reference
 from ..errors import MissingDependencyError
 
@@ -87,12 +88,7 @@ function, is the property of :class:`_Render` below)."""
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = _load_reference(f"{module}:{name}")
-    globals()[name] = value  # later look-ups find it directly
-    return value
+    return _load_lazy(globals(), _LAZY, name)
 
 
 def __dir__() -> list[str]:
