@@ -1,0 +1,275 @@
+"""Many files: a sequential loop in one process against ``aerflow batch --jobs N``.
+
+N EVT 3.0 files of about 1 M events each (the synthetic spinning bar, 640x480) are
+converted (to AEDAT 4.0, or the format of ``--to``), each way in a fresh process:
+
+  sequential   one process, one file after another, through the same pipeline code
+               as ``aerflow input file X output file Y.aedat4`` (which itself uses
+               more than one core: the read-ahead thread, AEDAT 4.0's two compression
+               threads; the report gives its CPU time / wall time)
+  batch        aerflow.batch on a local Dask cluster of ``--jobs`` processes (the engine
+               of ``aerflow batch``), the cluster's start timed apart; with a worker per
+               core, each file is read and written with threads=1
+
+Both load aerflow's kernels once before their timed work (the batch on every worker, as
+part of its start).
+
+Reported: wall time, events/s, input MB/s, peak memory (the largest resident set summed
+over the process and its descendants, sampled every 20 ms), the speed-up, and the
+per-file overhead of the batch, two ways:
+- wall: ((wall - cluster start) x jobs - sequential wall) / files, what each file costs
+  beyond its share of the sequential work (scheduling, transfer, contention);
+- CPU: (CPU time of the batch's processes - that of a cluster started and stopped with no
+  files - CPU time of the sequential loop) / files. The CPU figure holds on a busy machine,
+  where the wall figures mostly measure the share of the cores this session gets (with
+  Linux's autogroup scheduling, every process a session starts shares one group's share,
+  however many processes it runs).
+
+Usage:
+    .venv/bin/python benchmarks/batch.py [--files 200] [--jobs 2] [--events 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+RESULT = "BATCH_RESULT "
+SUFFIX = os.environ.get("AERFLOW_BATCH_BENCH_TO", "aedat4")  # set from --to for the children
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+class PeakMemory:
+    """The largest summed RSS of a process tree, sampled on a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, _tree_rss(self.pid))
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def _tasks(files: list[str], out: str) -> list[Any]:
+    import aerflow.batch
+    from aerflow.batch.engine import plan
+    from aerflow.batch.placeholders import expand
+
+    pipeline = aerflow.batch.parse(f"output file {{stem}}.{SUFFIX}")
+    return plan(expand(files), pipeline, out, overwrite=True)[0]
+
+
+def _warm(warm_file: str, out: str) -> None:
+    """Import aerflow and load the kernels of the conversion (from numba's cache)."""
+    from aerflow.batch.engine import process_file
+
+    for task in _tasks([warm_file], os.path.join(out, f".warm-{os.getpid()}")):
+        process_file(task)
+    shutil.rmtree(os.path.join(out, f".warm-{os.getpid()}"))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (the workers of a
+    local cluster are its children)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _child_sequential(files: list[str], out: str, warm_file: str) -> dict[str, Any]:
+    from aerflow.batch.engine import process_file
+
+    _warm(warm_file, out)
+    events = 0
+    cpu = _cpu()
+    started = time.perf_counter()
+    for task in _tasks(files, out):  # what each task of the batch runs, one after another
+        row = process_file(task)
+        assert row.status == "done", row.error
+        events += row.events
+    wall = time.perf_counter() - started
+    return {"wall": wall, "events": events, "cpu": _cpu() - cpu}
+
+
+def _child_batch(
+    files: list[str], out: str, jobs: int, warm_file: str, work: bool = True
+) -> dict[str, Any]:
+    """The batch, its cluster's start (with each worker warmed) timed apart; with ``work``
+    False only the start and the end, for the CPU time they cost."""
+    import logging
+
+    import aerflow.batch
+    from aerflow.batch.engine import connect
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    cpu = _cpu()
+    started = time.perf_counter()
+    events = 0
+    task_seconds = 0.0
+    with connect(jobs=jobs) as client:
+        client.wait_for_workers(jobs)
+        client.run(_warm, warm_file, out)  # every worker, as part of the start
+        ready = time.perf_counter()
+        if work:
+            pipeline = f"output file {{stem}}.{SUFFIX}"
+            result = aerflow.batch.run(files, pipeline, out=out, client=client)
+            if not result.ok:
+                failed = result.failures[0]
+                raise SystemExit(f"batch failed: {failed.path}: {failed.error}")
+            events, task_seconds = int(result.total("events")), result.total("seconds")
+        finished = time.perf_counter()
+    return {
+        "wall": finished - started,
+        "start": ready - started,
+        "work": finished - ready,
+        "task_seconds": task_seconds,
+        "events": events,
+        "cpu": _cpu() - cpu,  # the workers have ended: their time is counted
+    }
+
+
+def _measure(mode: str, files: list[str], out: str, jobs: int) -> dict[str, Any]:
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    args = [sys.executable, __file__, "--child", mode, "--out", out, "--jobs", str(jobs)]
+    args += ["--warm", os.path.join(os.path.dirname(out), "in", "warm.raw")]
+    list_file = os.path.join(os.path.dirname(out), "files.json")
+    Path(list_file).write_text(json.dumps(files))
+    process = subprocess.Popen([*args, "--list", list_file], stdout=subprocess.PIPE, text=True)
+    memory = PeakMemory(process.pid)
+    stdout, _ = process.communicate()
+    peak = memory.stop()
+    if process.returncode != 0:
+        raise SystemExit(f"{mode} run failed ({process.returncode})")
+    line = next(x for x in stdout.splitlines() if x.startswith(RESULT))
+    measured: dict[str, Any] = json.loads(line[len(RESULT) :])
+    measured["peak"] = peak
+    return measured
+
+
+def _make_files(folder: Path, count: int, events: int) -> tuple[list[str], int]:
+    import aerflow
+    from aerflow.synthetic import SyntheticSensor
+
+    duration = max(1, round(events / 2_000_000 * 1e6))
+    base = SyntheticSensor(640, 480, duration=duration, seed=1).read().events[:events]
+    first = folder / "rec0000.raw"
+    aerflow.write(first, base, width=640, height=480)
+    files = [str(first)]
+    for number in range(1, count):
+        path = folder / f"rec{number:04d}.raw"
+        shutil.copyfile(first, path)
+        files.append(str(path))
+    aerflow.write(folder / "warm.raw", base[:10_000], width=640, height=480)
+    return files, len(base)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=200)
+    parser.add_argument("--events", type=int, default=1_000_000, help="events per file")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--to", default="aedat4", help="output extension: aedat4 (default), dat, es, raw, npy"
+    )
+    parser.add_argument("--child", choices=("sequential", "batch", "start"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--list", help=argparse.SUPPRESS)
+    parser.add_argument("--warm", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    global SUFFIX
+    SUFFIX = args.to
+    os.environ["AERFLOW_BATCH_BENCH_TO"] = args.to
+    if args.child:
+        files = json.loads(Path(args.list).read_text())
+        if args.child == "sequential":
+            measured = _child_sequential(files, args.out, args.warm)
+        else:
+            work = args.child == "batch"
+            measured = _child_batch(files, args.out, args.jobs, args.warm, work)
+        print(RESULT + json.dumps(measured), flush=True)
+        return
+
+    with tempfile.TemporaryDirectory(prefix="aerflow-batch-bench-") as temporary:
+        folder = Path(temporary)
+        (folder / "in").mkdir()
+        files, per_file = _make_files(folder / "in", args.files, args.events)
+        size = sum(os.path.getsize(f) for f in files)
+        load = os.getloadavg()
+        print(
+            f"{args.files} EVT 3.0 files of {per_file:,} events ({size / 1e6:,.0f} MB) -> "
+            f"{args.to}; {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
+            f"before the runs"
+        )
+        out = str(folder / "out")
+        sequential = _measure("sequential", files, out, args.jobs)
+        batch = _measure("batch", files, out, args.jobs)
+        start = _measure("start", files, out, args.jobs)
+        after = os.getloadavg()[0]
+    del start["events"]
+
+    total_events = sequential["events"]
+    assert batch["events"] == total_events, (batch["events"], total_events)
+    print(f"{'mode':<12}{'wall s':>9}{'Mev/s':>9}{'MB/s':>9}{'peak MB':>10}")
+    for name, measured in (("sequential", sequential), (f"batch -j{args.jobs}", batch)):
+        wall = measured["wall"]
+        print(
+            f"{name:<12}{wall:>9.2f}{total_events / wall / 1e6:>9.1f}{size / wall / 1e6:>9.1f}"
+            f"{measured['peak'] / 1e6:>10.0f}"
+        )
+    start_cpu = start["cpu"]
+    overhead = ((batch["wall"] - batch["start"]) * args.jobs - sequential["wall"]) / args.files
+    overhead_cpu = (batch["cpu"] - start_cpu - sequential["cpu"]) / args.files
+    print(
+        f"speed-up {sequential['wall'] / batch['wall']:.2f}x "
+        f"({sequential['wall'] / batch['work']:.2f}x without the cluster's start of "
+        f"{batch['start']:.2f} s); per-file overhead {overhead * 1e3:.0f} ms of wall time "
+        f"x workers, {overhead_cpu * 1e3:.0f} ms of CPU time"
+    )
+    print(
+        f"CPU time: sequential {sequential['cpu']:.2f} s "
+        f"({sequential['cpu'] / sequential['wall']:.2f} cores busy on average), batch "
+        f"{batch['cpu']:.2f} s in all processes, of which {start_cpu:.2f} s start and stop "
+        f"the cluster; task time {batch['task_seconds'] / args.files * 1e3:.0f} ms per file "
+        f"in the batch vs {sequential['wall'] / args.files * 1e3:.0f} ms sequential; "
+        f"load average {after:.2f} after"
+    )
+
+
+if __name__ == "__main__":
+    main()
