@@ -45,7 +45,6 @@ _ONE_FORMAT = "one format's reader, writer and their checks; to split by job (is
 LONG_MODULES: dict[str, str] = {
     # path under src/aerflow -> why it is over 600 lines for now
     "formats/_base.py": "the reader and writer bases, windows and threads; to split",
-    "formats/_text_kernels.py": "the text parser's kernels (5 lines over)",
     "formats/aedat3.py": _ONE_FORMAT,
     "formats/aedat4.py": _ONE_FORMAT,
     "formats/aedat4_packets.py": "AEDAT 4 packet codecs (events, frames, IMU, triggers)",

@@ -42,6 +42,7 @@ import numpy.typing as npt
 
 from ..errors import FormatError, OutOfRangeWarning, TextFormatError, TruncatedDataWarning
 from ..events import EVENTS_DTYPE, Packet, empty_events
+from . import _text_format_kernels as format_kernels
 from . import _text_kernels as kernels
 from ._base import (
     DEFAULT_CHUNK_SIZE,
@@ -1042,7 +1043,9 @@ class TextWriter(FileWriter):
         for start in range(0, len(events), _BLOCK_EVENTS):
             block = np.ascontiguousarray(events[start : start + _BLOCK_EVENTS])
             out = np.empty(len(block) * line_bound, np.uint8)
-            count = kernels.format_lines(block, self._roles, self._separator, self._decimals, out)
+            count = format_kernels.format_lines(
+                block, self._roles, self._separator, self._decimals, out
+            )
             self._out.write(memoryview(out[:count]))  # type: ignore[arg-type]
         if self._stream:
             self._out.flush()
