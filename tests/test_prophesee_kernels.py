@@ -985,8 +985,8 @@ def test_large_file_whole_read(fmt: str, trigger_share: float, workdir: Path) ->
 @given(data=st.data())
 def test_evt2_kernel_in_pieces_with_little_room(data: st.DataObject) -> None:
     """The EVT 2.0 kernel resumed over arbitrary cuts, each call with room for 1-40 events
-    and 1-3 triggers (so that its loop without a room test per event, used while every
-    word's event fits, hands over to the one with it), gives the reference's events,
+    and 1-3 triggers (so that its inner loop without a room test per event, run while every
+    word's event fits, stops and resumes often), gives the reference's events,
     triggers and drops, and writes nothing past its room."""
     width, height = data.draw(st.sampled_from(SENSORS))
     prefix, body, repeats = data.draw(repeated_body(evt2_body(width, height), 4, 3000))
@@ -1025,8 +1025,8 @@ def test_evt2_kernel_in_pieces_with_little_room(data: st.DataObject) -> None:
 @SETTINGS
 @given(data=st.data())
 def test_dat_kernel_in_pieces_with_little_room(data: st.DataObject) -> None:
-    """The DAT kernel resumed over arbitrary cuts with room for 1-40 events (the v2 layout's
-    loop without a room test per record hands over to the general one), 32-bit wraps and
+    """The DAT kernel resumed over arbitrary cuts with room for 1-40 events (its inner loop
+    without a room test per record stops and resumes often), 32-bit wraps and
     records outside the sensor: the reference's events and drops, nothing past the room."""
     width, height = data.draw(st.sampled_from([(78, 42), (640, 480), (16384, 16384)]))
     count = data.draw(st.integers(1, 400))
@@ -1060,5 +1060,63 @@ def test_dat_kernel_in_pieces_with_little_room(data: st.DataObject) -> None:
             if consumed == 0:
                 break
     assert_same_events(np.concatenate(parts), expected[inside])
+    assert int(state[dat._DROPPED]) == int((~inside).sum())
+    assert position == len(words32)
+
+
+@SETTINGS
+@given(data=st.data(), layout=st.sampled_from(["v1", "trigger"]))
+def test_dat_kernel_other_layouts_in_pieces_with_little_room(
+    data: st.DataObject, layout: str
+) -> None:
+    """The DAT kernel on v1 CD records (9-bit x, 8-bit y, polarity bit 17) and on trigger
+    records, resumed over arbitrary cuts with room for 1-40 items: the reference's events,
+    triggers and drops, 32-bit wraps included, and nothing written past the room."""
+    v1 = layout == "v1"
+    width, height = data.draw(st.sampled_from([(78, 42), (304, 240), (512, 256)]))
+    count = data.draw(st.integers(1, 400))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    t = np.cumsum(rng.integers(0, 1 << 29, count)) % (1 << 32)  # wraps now and then
+    if v1:
+        x = rng.integers(0, width + 8, count) & 0x1FF
+        y = rng.integers(0, height + 8, count) & 0xFF
+        words = x | y << 9 | rng.integers(0, 1 << 14, count) << 17
+        preamble = f"% Version 1\n% Width {width}\n% Height {height}\n".encode() + b"\x0c\x08"
+    else:
+        words = rng.integers(0, 1 << 32, count)
+        preamble = b"% Version 2\n" + b"\x0e\x08"
+    records = np.stack([t, words], axis=1).astype("<u4")
+    expected, expected_triggers, _ = ref.decode_dat(preamble + records.tobytes())
+    inside = (expected["x"] < width) & (expected["y"] < height)
+    words32 = records.reshape(-1)
+    cuts = sorted(2 * c for c in data.draw(st.lists(st.integers(0, count), max_size=6)))
+    room = data.draw(st.one_of(st.integers(1, 40), st.just(count)))
+    filled = data.draw(st.integers(0, 3))
+    state = np.zeros(3, np.int64)
+    parts, trigger_parts = [], []
+    position = 0
+    for edge in [*cuts, len(words32)]:
+        while True:
+            buffer = np.full(filled + room + 64, GUARD, aerflow.EVENTS_DTYPE)
+            triggers = np.full(room + 8, 7, aerflow.TRIGGERS_DTYPE)
+            if v1:
+                consumed, n, m = dat._decode(
+                    words32[position:edge], state, dat._CD_V1, width, height,
+                    buffer[: filled + room], filled, triggers[:0], 0,
+                )  # fmt: skip
+            else:
+                consumed, n, m = dat._decode(
+                    words32[position:edge], state, dat._TRIGGER, 1, 1,
+                    buffer[:0], 0, triggers[:room], 0,
+                )  # fmt: skip
+            assert (buffer[filled + room :] == GUARD).all()
+            assert (triggers[room:] == triggers[-1]).all()
+            parts.append(buffer[filled:n].copy() if v1 else buffer[:0].copy())
+            trigger_parts.append(triggers[:m].copy())
+            position += consumed
+            if consumed == 0:
+                break
+    assert_same_events(np.concatenate(parts), expected[inside])
+    assert_same_triggers(np.concatenate(trigger_parts), expected_triggers)
     assert int(state[dat._DROPPED]) == int((~inside).sum())
     assert position == len(words32)

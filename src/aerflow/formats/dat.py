@@ -46,6 +46,48 @@ _COORDINATE_LIMIT = {_CD_V2: (1 << 14, 1 << 14), _CD_V1: (1 << 9, 1 << 8), _TRIG
 _PREVIOUS, _OFFSET, _DROPPED = range(3)
 
 
+_U = np.uint64  # indices made unsigned: numba then leaves out the negative-index wraparound
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def _decode_cd(
+    data: Any,
+    i: int,
+    end: int,
+    previous: Any,
+    offset: Any,
+    dropped: Any,
+    width: int,
+    height: int,
+    events: Any,
+    n: int,
+    x_mask: int,
+    y_shift: int,
+    y_mask: int,
+    on_shift: int,
+) -> tuple[int, Any, Any, Any, int]:
+    """CD records data[i:end] (i < end) into events[n:], the caller having checked the
+    room, with the bit layout given as constants: (end, previous, offset, dropped, n)."""
+    for j in range(i, end, 2):
+        t32 = np.int64(data[_U(j)])
+        word = np.int64(data[_U(j + 1)])
+        if previous - t32 > HALF:  # a 32-bit wrap
+            offset += WRAP
+        previous = t32
+        x = word & x_mask
+        y = (word >> y_shift) & y_mask
+        if ((x - width) & (y - height)) < 0:  # x < width and y < height (one branch)
+            event = events[_U(n)]
+            event.t = np.uint64(offset + t32)
+            event.x = np.uint16(x)
+            event.y = np.uint16(y)
+            event.on = (word >> on_shift) & 1 == 1
+            n += 1
+        else:
+            dropped += 1
+    return end, previous, offset, dropped, n
+
+
 @nb.njit(nogil=True, cache=True)
 def _decode(
     data: Any,
@@ -62,68 +104,37 @@ def _decode(
     previous = state[_PREVIOUS]
     offset = state[_OFFSET]
     dropped = state[_DROPPED]
-    capacity = events.size
-    trigger_capacity = triggers.size
     i = 0
-    if layout == _CD_V2:
-        # Records up to `roomy` all fit (one event each at most): the common layout without
-        # a room or layout test per record (~12 % of the loop); the general loop goes on.
-        roomy = min(size, 2 * max(capacity - n, 0))
-        while i < roomy:
-            t32 = np.int64(data[i])
-            word = np.int64(data[i + 1])
-            if t32 < previous and previous - t32 > HALF:
-                offset += WRAP
-            previous = t32
-            x = word & 0x3FFF
-            y = (word >> 14) & 0x3FFF
-            if x < width and y < height:
-                event = events[n]
-                event.t = np.uint64(offset + t32)
-                event.x = np.uint16(x)
-                event.y = np.uint16(y)
-                event.on = (word >> 28) & 1 == 1
-                n += 1
-            else:
-                dropped += 1
-            i += 2
     while i < size:
-        if layout == _TRIGGER:
-            if m >= trigger_capacity:
-                break
-        elif n >= capacity:
+        # A record yields at most one item: up to `end` every one fits, and the loops spare
+        # the room test per record (~12 % of them).
+        room = triggers.size - m if layout == _TRIGGER else events.size - n
+        if room <= 0:
             break
-        t32 = np.int64(data[i])
-        word = np.int64(data[i + 1])
-        if t32 < previous and previous - t32 > HALF:
-            offset += WRAP
-        previous = t32
-        t = np.uint64(offset + t32)
-        if layout == _TRIGGER:
-            trigger = triggers[m]
-            trigger.t = t
-            trigger.id = np.uint8((word >> 26) & 0x3F)
-            trigger.rising = (word & 0xF) != 0
-            m += 1
+        end = min(size, i + 2 * room)
+        if layout == _CD_V2:
+            i, previous, offset, dropped, n = _decode_cd(
+                data, i, end, previous, offset, dropped, width, height, events, n,
+                0x3FFF, 14, 0x3FFF, 28,
+            )  # fmt: skip
+        elif layout == _CD_V1:
+            i, previous, offset, dropped, n = _decode_cd(
+                data, i, end, previous, offset, dropped, width, height, events, n,
+                0x1FF, 9, 0xFF, 17,
+            )  # fmt: skip
         else:
-            if layout == _CD_V2:
-                x = word & 0x3FFF
-                y = (word >> 14) & 0x3FFF
-                on = (word >> 28) & 1 == 1
-            else:
-                x = word & 0x1FF
-                y = (word >> 9) & 0xFF
-                on = (word >> 17) & 1 == 1
-            if x < width and y < height:
-                event = events[n]
-                event.t = t
-                event.x = np.uint16(x)
-                event.y = np.uint16(y)
-                event.on = on
-                n += 1
-            else:
-                dropped += 1
-        i += 2
+            while i < end:
+                t32 = np.int64(data[_U(i)])
+                word = np.int64(data[_U(i + 1)])
+                if previous - t32 > HALF:  # a 32-bit wrap
+                    offset += WRAP
+                previous = t32
+                trigger = triggers[_U(m)]
+                trigger.t = np.uint64(offset + t32)
+                trigger.id = np.uint8((word >> 26) & 0x3F)
+                trigger.rising = (word & 0xF) != 0
+                m += 1
+                i += 2
     state[_PREVIOUS] = previous
     state[_OFFSET] = offset
     state[_DROPPED] = dropped
