@@ -5,6 +5,7 @@ of the sensor, loaded on first use)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +16,32 @@ from ..stream import Filter
 from ._common import _TIME_HELP, _has_data, _kernels, _SensorFilter, _with_events
 
 __all__ = ["Decimate", "Denoise", "Polarity", "Refractory"]
+
+
+class _PixelHistoryFilter(_SensorFilter):
+    """Keeps or drops each event by its pixel's history: a map of the sensor made on the
+    first packet (by default the time each pixel last kept an event, at first never), and a
+    kernel that marks ``keep`` and updates the map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._map: npt.NDArray[np.int64] | None = None
+
+    def _new_map(self) -> npt.NDArray[np.int64]:
+        return np.full((self.height, self.width), _kernels().NEVER, np.int64)
+
+    def _mark(self, events: npt.NDArray[Any], history: npt.NDArray[np.int64], keep: Any) -> None:
+        raise NotImplementedError
+
+    def apply(self, packet: Packet) -> Iterable[Packet]:
+        if self._map is None:
+            self._map = self._new_map()
+        events = packet.events
+        keep = np.empty(len(events), bool)
+        self._mark(events, self._map, keep)
+        self._inside(events)
+        out = _with_events(packet, events[keep])
+        return [out] if _has_data(out) else []
 
 
 @declares(
@@ -43,25 +70,17 @@ class Polarity(Filter):
     "drop events less than PERIOD after the last kept one of the same pixel",
     (Option("period", str, _TIME_HELP, positional=True, required=True),),
 )
-class Refractory(_SensorFilter):
+class Refractory(_PixelHistoryFilter):
     """Drop an event when its pixel kept one less than ``period`` µs before."""
 
     def __init__(self, period: int | str) -> None:
         super().__init__()
         self.period = parse_time(period)
-        self._last: npt.NDArray[np.int64] | None = None
 
-    def apply(self, packet: Packet) -> Iterable[Packet]:
-        if self._last is None:
-            self._last = np.full((self.height, self.width), _kernels().NEVER, np.int64)
-        events = packet.events
-        keep = np.empty(len(events), bool)
+    def _mark(self, events: npt.NDArray[Any], history: npt.NDArray[np.int64], keep: Any) -> None:
         _kernels().refractory_mask(
-            events["t"], events["x"], events["y"], self._last, self.period, keep
+            events["t"], events["x"], events["y"], history, self.period, keep
         )
-        self._inside(events)
-        out = _with_events(packet, events[keep])
-        return [out] if _has_data(out) else []
 
 
 @declares(
@@ -70,26 +89,16 @@ class Refractory(_SensorFilter):
     "drop events no neighbouring pixel saw coming within WINDOW",
     (Option("window", str, _TIME_HELP, default="10ms"),),
 )
-class Denoise(_SensorFilter):
+class Denoise(_PixelHistoryFilter):
     """Background-activity filter: keep an event when one of its 8 neighbours fired at most
     ``window`` µs before it. Isolated noise (and lone hot pixels) goes; edges stay."""
 
     def __init__(self, window: int | str = "10ms") -> None:
         super().__init__()
         self.window = parse_time(window)
-        self._last: npt.NDArray[np.int64] | None = None
 
-    def apply(self, packet: Packet) -> Iterable[Packet]:
-        if self._last is None:
-            self._last = np.full((self.height, self.width), _kernels().NEVER, np.int64)
-        events = packet.events
-        keep = np.empty(len(events), bool)
-        _kernels().denoise_mask(
-            events["t"], events["x"], events["y"], self._last, self.window, keep
-        )
-        self._inside(events)
-        out = _with_events(packet, events[keep])
-        return [out] if _has_data(out) else []
+    def _mark(self, events: npt.NDArray[Any], history: npt.NDArray[np.int64], keep: Any) -> None:
+        _kernels().denoise_mask(events["t"], events["x"], events["y"], history, self.window, keep)
 
 
 @declares(
@@ -98,7 +107,7 @@ class Denoise(_SensorFilter):
     "keep every N-th event of each pixel",
     (Option("factor", int, "N", positional=True, required=True),),
 )
-class Decimate(_SensorFilter):
+class Decimate(_PixelHistoryFilter):
     """Keep every ``factor``-th event of each pixel."""
 
     def __init__(self, factor: int) -> None:
@@ -106,14 +115,9 @@ class Decimate(_SensorFilter):
         if factor < 1:
             raise ValueError("factor must be at least 1")
         self.factor = int(factor)
-        self._counts: npt.NDArray[np.int64] | None = None
 
-    def apply(self, packet: Packet) -> Iterable[Packet]:
-        if self._counts is None:
-            self._counts = np.zeros((self.height, self.width), np.int64)
-        events = packet.events
-        keep = np.empty(len(events), bool)
-        _kernels().decimate_mask(events["x"], events["y"], self._counts, self.factor, keep)
-        self._inside(events)
-        out = _with_events(packet, events[keep])
-        return [out] if _has_data(out) else []
+    def _new_map(self) -> npt.NDArray[np.int64]:
+        return np.zeros((self.height, self.width), np.int64)  # events seen per pixel
+
+    def _mark(self, events: npt.NDArray[Any], history: npt.NDArray[np.int64], keep: Any) -> None:
+        _kernels().decimate_mask(events["x"], events["y"], history, self.factor, keep)
