@@ -94,7 +94,8 @@ else:  # pragma: no cover
 
 # Runs are filled four records at a time, the first four blindly: fewer branches to guess
 # than one store per record, at the cost of up to three records written past the run (the
-# owner has room past the end, and later runs overwrite the surplus).
+# owner has room past the end, and later runs overwrite the surplus). One copy per field:
+# filling a field view (``out["t"]``) instead was 30 % slower here.
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
