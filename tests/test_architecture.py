@@ -41,18 +41,8 @@ KNOWN_PRIVATE_IMPORTS: dict[tuple[str, str], str] = {
     # None today.
 }
 
-_ONE_FORMAT = "one format's reader, writer and their checks; to split by job (issue 16)"
 LONG_MODULES: dict[str, str] = {
     # path under src/aerflow -> why it is over 600 lines for now
-    "formats/_base.py": "the reader and writer bases, windows and threads; to split",
-    "formats/aedat3.py": _ONE_FORMAT,
-    "formats/aedat4.py": _ONE_FORMAT,
-    "formats/aedat4_packets.py": "AEDAT 4 packet codecs (events, frames, IMU, triggers)",
-    "formats/event_stream.py": _ONE_FORMAT,
-    "formats/evt3.py": _ONE_FORMAT,
-    "formats/numpy_files.py": _ONE_FORMAT,
-    "formats/rosbag.py": _ONE_FORMAT,
-    "formats/text.py": _ONE_FORMAT,
 }
 
 EXCEPTIONS_OUTSIDE_ERRORS: dict[str, str] = {
@@ -62,7 +52,8 @@ EXCEPTIONS_OUTSIDE_ERRORS: dict[str, str] = {
     "devices/ring.py:RingEnded": "the ring tells the camera its stream ended; caught there",
     "emulators/base.py:EmulatedStall": "an emulated device's USB stall; its handle reports "
     "it as a DeviceError",
-    "formats/aedat4.py:_CountMismatch": "private: turned into a FormatError in the module",
+    "formats/_aedat4_decode.py:_CountMismatch": "private: the reader catches it and decodes "
+    "again without the file table's counts",
 }
 
 # -- reading the source ------------------------------------------------------------------------
@@ -306,7 +297,17 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"stream", "sinks", "pipeline", "_output"}),
     frozenset({"registry"}),
     frozenset(
-        {"events", "properties", "errors", "_optional", "_checks", "_extent", "_room", "_stopping"}
+        {
+            "events",
+            "properties",
+            "errors",
+            "_optional",
+            "_checks",
+            "_extent",
+            "_jit",
+            "_room",
+            "_stopping",
+        }
     ),
 )
 """The layers of docs/architecture.md, top first, by module or subpackage under aerflow
@@ -477,6 +478,46 @@ def test_import_aerflow_is_light_and_every_public_name_works() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
     )
     assert result.stdout.split() == ["True", "True", "ok"], result.stderr[-2000:]
+
+
+NUMBA_AT_IMPORT: dict[str, str] = {
+    # module -> why importing it imports numba (every other module's kernels are compiled
+    # on first call, through aerflow._jit)
+    "aerflow.formats._ecf_decode": "the ECF codec's unaligned loads are numba intrinsics, "
+    "defined when the module is imported; only HDF5 files (which need h5py) use it",
+    "aerflow.formats._ecf": "imports _ecf_decode",
+    "aerflow.formats.hdf5_decode": "imports _ecf",
+    "aerflow.formats.hdf5_writer": "imports _ecf",
+    "aerflow.formats.hdf5": "imports hdf5_decode and hdf5_writer",
+}
+
+
+def test_importing_a_module_loads_no_numba() -> None:
+    """Every module of the package, imported in one process (but for those listed), leaves
+    numba unloaded: kernels compile on their first call (aerflow._jit)."""
+    code = (
+        "import importlib, pkgutil, sys, aerflow\n"
+        f"skip = {sorted(NUMBA_AT_IMPORT)!r} + ['aerflow.__main__']\n"
+        "names = [m.name for m in pkgutil.walk_packages(aerflow.__path__, 'aerflow.')]\n"
+        "assert set(skip) <= set(names), sorted(set(skip) - set(names))\n"
+        "imported = []\n"
+        "for name in names:\n"
+        "    if name in skip:\n"
+        "        continue\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ImportError:  # an optional dependency this environment lacks\n"
+        "        continue\n"
+        "    imported.append(name)\n"
+        "    if 'numba' in sys.modules:\n"
+        "        sys.exit('numba loaded by ' + name)\n"
+        "print(len(imported))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout) > 100  # the check did import the package
 
 
 # -- start-up ---------------------------------------------------------------------------------

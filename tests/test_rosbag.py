@@ -248,7 +248,7 @@ def test_read_fills_one_array_as_iteration_gives_packets(
 ) -> None:
     """read() copies small batches into one array that it sizes, and grows, as it goes
     (here too, with the bag's size understated, again and again)."""
-    import aerflow.formats.rosbag as rosbag_module
+    import aerflow.formats._rosbag_reader as rosbag_module
 
     monkeypatch.setattr(rosbag_module, "_READ_BATCH_BYTES", batch_bytes)
     if underestimate:

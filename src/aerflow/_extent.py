@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba as nb
 import numpy as np
 import numpy.typing as npt
+
+from ._jit import njit
 
 __all__ = ["event_extent"]
 
@@ -23,7 +24,7 @@ def event_extent(events: npt.NDArray[Any]) -> tuple[int, int, int, int]:
     return int(t_min), int(t_max), int(x_max), int(y_max)
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _event_extent(events: Any) -> tuple[int, int, int, int]:
     t_min = t_max = np.uint64(events[0].t)
     x_max = y_max = 0

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba as nb
 import numpy as np
+
+from ._jit import njit
 
 NEVER = np.iinfo(np.int64).min
 """The time a pixel that has seen nothing last fired."""
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def refractory_mask(t: Any, x: Any, y: Any, last: Any, period: int, keep: Any) -> None:
     """Keep an event when its pixel kept none in the ``period`` µs before it."""
     height, width = last.shape
@@ -33,7 +34,7 @@ def refractory_mask(t: Any, x: Any, y: Any, last: Any, period: int, keep: Any) -
             keep[i] = False
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def denoise_mask(t: Any, x: Any, y: Any, last: Any, window: int, keep: Any) -> None:
     """Keep an event when one of the 8 neighbouring pixels fired within ``window`` µs before
     it; every event (kept or not) updates its own pixel."""
@@ -60,7 +61,7 @@ def denoise_mask(t: Any, x: Any, y: Any, last: Any, window: int, keep: Any) -> N
         last[yi, xi] = ti
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def decimate_mask(x: Any, y: Any, counts: Any, factor: int, keep: Any) -> None:
     """Keep every ``factor``-th event of each pixel."""
     height, width = counts.shape
@@ -77,7 +78,7 @@ def decimate_mask(x: Any, y: Any, counts: Any, factor: int, keep: Any) -> None:
             keep[i] = False
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def window_splits(t: Any, end: int, duration: int, splits: Any) -> tuple[int, int]:
     """Indices where times first reach ``end``, ``end + duration``, ... in arrival order.
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba as nb
 import numpy as np
 
+from .._jit import njit
 from ._inivation import (
     FLIP_X,
     FLIP_Y,
@@ -52,13 +52,13 @@ APS_RESET_MINIMUM = 384
 """A reset read below this saturates the pixel (as does a signal read of 0)."""
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _i16(high: int, low: int) -> int:
     value = (high << 8) | low
     return value - 65536 if value >= 32768 else value
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _imu_word(word: int, state: Any, davis: bool) -> None:
     """An IMU word (type 5): a data byte (sub-type 0) or the config byte (sub-type 3)."""
     subtype = (word >> 8) & 0xF
@@ -105,7 +105,7 @@ def _imu_word(word: int, state: Any, davis: bool) -> None:
         state[_IMU_STATE] = _IMU_TYPED
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _imu_end(
     state: Any,
     imu_t: Any,
@@ -165,7 +165,7 @@ def _imu_end(
     return k
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _special_event(
     code: int,
     t: int,
@@ -209,7 +209,7 @@ def _special_event(
     return m, k
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _decode_dvxplorer(
     data: Any,
     state: Any,
@@ -297,7 +297,7 @@ def _decode_dvxplorer(
     return n, m, k
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _decode_davis(
     data: Any,
     start: int,

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba as nb
 import numpy as np
 import numpy.typing as npt
 
+from .._jit import njit
 from .inivation_registers import FLIP_X, FLIP_Y, INVERT_XY
 
 __all__ = [
@@ -34,14 +34,14 @@ CHECKPOINT_SHIFT = 9
 """One time checkpoint every 2**9 words (1 KiB)."""
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _put(out: Any, k: int, word: int, checkpoints: Any, now: int) -> int:
     out[k] = word
     checkpoints[k >> CHECKPOINT_SHIFT] = now
     return k + 1
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _encode(
     davis: bool,
     t: Any,

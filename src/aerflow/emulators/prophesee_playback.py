@@ -12,10 +12,10 @@ import mmap
 import os
 from typing import Any
 
-import numba as nb
 import numpy as np
 import numpy.typing as npt
 
+from .._jit import njit
 from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, concatenate_packets
 from ..formats.evt3 import Evt3StreamEncoder
 from .base import StreamChunk, warn_outside
@@ -31,7 +31,7 @@ PLAYBACK_BLOCK = 1 << 25
 """Bytes copied (and their TIME_HIGH words shifted) at a time for a looped pass."""
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _time_high_index(data: Any) -> tuple[Any, Any]:
     """Byte offsets of the TIME_HIGH words in little-endian EVT 3.0 ``data`` (uint8) and the
     time each sets (µs, its low 12 bits 0), with the decoder's wrap rule (a drop of 2048 or

@@ -1,30 +1,35 @@
-"""What every file reader and writer shares: properties, chunked mapping, packet assembly."""
+"""The base of word-oriented readers: :class:`ChunkedReader` decodes a file window by window
+with a format's stateful kernel (packets, one whole read on two threads, checkpoints).
+
+The format modules import every reader and writer base from here: the other bases, defined
+in ``_file_reader``, ``_file_writer`` and ``_mapped_memory``, are re-exported.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import logging
-import mmap
 import os
 import threading
 import warnings
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, final
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from .._checks import check_sensor_size
-from .._output import Output
 from .._room import OutputRoom
 from ..errors import OutOfRangeWarning, TruncatedDataWarning
-from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet, as_events, concatenate_packets
+from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet
 from ..properties import Properties
-from ..sinks import ClosedOnExit
-from ..stream import Stream
+from ._file_reader import FileReader
+from ._file_reader import chunk_and_threads as chunk_and_threads
+from ._file_writer import FileWriter, TimeOrigin
+from ._file_writer import whole_second_origin as whole_second_origin
+from ._mapped_memory import _allocate_events as _allocate_events
+from ._mapped_memory import _grow as _grow
+from ._mapped_memory import _move_down as _move_down
+from ._mapped_memory import _Window as _Window
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -37,8 +42,6 @@ __all__ = [
     "check_sensor_size",
 ]
 
-log = logging.getLogger(__name__)
-
 DEFAULT_CHUNK_SIZE = 1 << 22
 """Bytes of file decoded per step; memory per packet is bounded by a small multiple of it."""
 
@@ -48,141 +51,6 @@ _READ_STEP = 1 << 23
 """Bytes of file decoded per step by :meth:`ChunkedReader.read`; each step's pages are then
 dropped from the map, so the input costs about this much resident memory per thread, not
 the whole file."""
-
-
-class FileReader(Stream):
-    """A reader: a stream of a recording's packets in file order, with its raw header.
-
-    The same rule holds for every format. Each iteration (a new ``for`` loop) and each
-    :meth:`read` starts from the first event, or from where :meth:`rewind` (or a format's
-    ``seek_time``) placed the reader; a source that cannot go back (a pipe, standard input)
-    refuses a second one with ValueError. One iteration at a time: another one started
-    while one is under way, on another thread or nested in it, raises RuntimeError. After
-    :meth:`close`, which may be called any number of times, every use raises ValueError.
-
-    Formats provide :meth:`_iterate` (packets from the current position), :meth:`_restart`
-    (back to the first event) and :meth:`_close`, and may provide a faster :meth:`_read`.
-    """
-
-    format_name: ClassVar[str]
-    metadata: dict[str, str]
-
-    # Class defaults too, so that close() works on a reader whose __init__ failed early.
-    _closed: bool = False
-    _at_start: bool = True
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
-        self._closed = False
-        self._at_start = True
-        # Not an RLock: a nested iteration on the same thread must be refused as well, and
-        # a generator left unfinished releases it from whichever thread collects it.
-        self._in_use = threading.Lock()
-
-    @property
-    def dropped_out_of_range(self) -> int:
-        """Events dropped so far because their coordinates lie outside the sensor."""
-        return 0
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
-
-    # -- to provide ---------------------------------------------------------------------------
-    @abstractmethod
-    def _iterate(self) -> Iterator[Packet]:
-        """The packets from the current position to the end."""
-
-    @abstractmethod
-    def _restart(self) -> None:
-        """Go back to the first event (ValueError where the source cannot)."""
-
-    def _read(self) -> Packet:
-        """Everything from the current position as one packet."""
-        return concatenate_packets(list(self._iterate()))
-
-    def _close(self) -> None:
-        """Release the file (nothing by default)."""
-
-    # -- the rule -----------------------------------------------------------------------------
-    @final
-    def __iter__(self) -> Iterator[Packet]:
-        self._check_open()  # at iter() already, not only at the first packet
-        return self._guarded()
-
-    def _guarded(self) -> Iterator[Packet]:
-        self._begin()
-        try:
-            for packet in self._iterate():
-                yield packet
-                if self._closed:  # closed by the loop's body or another thread
-                    raise self._closed_error()
-        finally:
-            self._in_use.release()
-
-    @final
-    def read(self) -> Packet:
-        """Every event (and trigger, IMU sample, frame) as one packet."""
-        self._begin()
-        try:
-            return self._read()
-        finally:
-            self._in_use.release()
-
-    def rewind(self) -> None:
-        """Go back to the first event (where the next iteration starts anyway)."""
-        with self._using(restart=False):
-            self._restart()
-            self._at_start = True
-
-    @final
-    def close(self) -> None:
-        """Release the file; later uses raise ValueError, later calls do nothing."""
-        if self._closed:
-            return
-        self._closed = True
-        self._close()
-
-    def __enter__(self) -> FileReader:
-        self._check_open()
-        return self
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise self._closed_error()
-
-    def _closed_error(self) -> ValueError:
-        return ValueError(f"I/O operation on a closed reader ({self.path})")
-
-    def _begin(self, *, restart: bool = True) -> None:
-        """Take the reader for one iteration or read, from the first event unless the
-        position was just set (release ``_in_use`` when done)."""
-        if not self._in_use.acquire(blocking=False):
-            raise RuntimeError(
-                f"the {self.format_name} reader of {self.path} is already being read, by "
-                "another thread or by a loop not yet finished: open one reader per thread"
-            )
-        try:
-            self._check_open()
-            if restart:
-                if not self._at_start:
-                    self._restart()
-                self._at_start = False
-        except BaseException:
-            self._in_use.release()
-            raise
-
-    @contextlib.contextmanager
-    def _using(self, *, restart: bool = True) -> Iterator[None]:
-        """:meth:`_begin` … release, for a format's other reading methods; with ``restart``
-        they start from the first event like :meth:`read`, without it they leave the
-        position alone."""
-        self._begin(restart=restart)
-        try:
-            yield
-        finally:
-            self._in_use.release()
 
 
 @dataclass(frozen=True)
@@ -198,105 +66,6 @@ class SecondShare:
     start: int
     state: npt.NDArray[np.int64]
     first_events: int
-
-
-_MAPPED_MIN_EVENTS = 1 << 20
-
-
-def chunk_and_threads(chunk_size: int, threads: int | None) -> tuple[int, int]:
-    """``chunk_size`` (bytes per packet) and ``threads`` for :meth:`FileReader.read`,
-    checked; threads default to 2, or 1 on a single core."""
-    if int(chunk_size) < 1:
-        raise ValueError("chunk_size must be at least 1 byte")
-    if threads is not None and int(threads) < 1:
-        raise ValueError("threads must be at least 1")
-    return int(chunk_size), int(threads) if threads is not None else min(2, os.cpu_count() or 1)
-
-
-def _allocate_events(capacity: int) -> npt.NDArray[Any]:
-    """An events array to fill, large ones mapped anonymously and asked for huge pages.
-
-    The first touch of fresh memory is most of a whole-file read's cost: 266 MB (20.5 M
-    events) in 4 KiB pages is 65,000 page faults, a steady 0.12 CPU-s on the project's VM,
-    more than decoding them (0.05 s); in 2 MiB transparent huge pages, as NumPy (and so
-    most peers) allocates, it is 130 faults and 0.02-0.05 CPU-s, unless the memory has to
-    come back from the VM's host (free for a few seconds), when it took 0.2-0.5 s for
-    huge-page users alike. Pages past the filled part are never touched, so sizing
-    generously costs little.
-    """
-    if capacity < _MAPPED_MIN_EVENTS:
-        return np.empty(capacity, EVENTS_DTYPE)
-    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-    buffer = mmap.mmap(-1, capacity * EVENTS_DTYPE.itemsize, flags=flags)
-    _advise(buffer, getattr(mmap, "MADV_HUGEPAGE", None))
-    return np.frombuffer(buffer, EVENTS_DTYPE)
-
-
-def _advise(
-    buffer: mmap.mmap, option: int | None, start: int = 0, length: int | None = None
-) -> None:
-    """``madvise`` ``length`` bytes (all by default) from ``start`` where the system has
-    ``option``; a hint only, so refusals are ignored."""
-    if option is None or length == 0:
-        return
-    with contextlib.suppress(OSError, ValueError):
-        if length is None:
-            buffer.madvise(option, start)
-        else:
-            buffer.madvise(option, start, length)
-
-
-def _move_down(data: npt.NDArray[np.uint8], target: int, source: int, length: int) -> None:
-    """Copy ``length`` bytes of ``data`` from ``source`` to an overlapping ``target`` below
-    it, in place, with C's memmove (NumPy would copy the overlapping block to a temporary
-    first, and a loop of byte copies runs at a tenth of memmove's speed)."""
-    if not 0 <= target <= source or source + length > data.nbytes or length < 0:
-        raise ValueError(f"cannot move {length} bytes from {source} to {target}")
-    if not data.flags.c_contiguous:
-        raise ValueError("the array must be contiguous")
-    address = data.ctypes.data
-    ctypes.memmove(address + target, address + source, length)
-
-
-def _grow(events: npt.NDArray[Any], filled: int) -> npt.NDArray[Any]:
-    larger = _allocate_events(len(events) + len(events) // 2 + (1 << 16))
-    larger[:filled] = events[:filled]
-    return larger
-
-
-class _Window:
-    """The whole words among ``length`` bytes at ``offset`` of a file, mapped read-only.
-
-    Words need not be aligned in memory (headers have any length); the kernels only load
-    them one at a time, which every supported CPU does at any address.
-    """
-
-    def __init__(self, fileno: int, offset: int, length: int, word: np.dtype[Any]) -> None:
-        start = offset - offset % mmap.ALLOCATIONGRANULARITY
-        self._map = mmap.mmap(
-            fileno, offset - start + length, offset=start, access=mmap.ACCESS_READ
-        )
-        self._offset = offset - start
-        self._itemsize = word.itemsize
-        self.view: npt.NDArray[Any] = np.frombuffer(
-            self._map, word, count=length // word.itemsize, offset=self._offset
-        )
-
-    def release(self, first: int, end: int) -> None:
-        """Drop the mapped pages that lie wholly inside words ``first`` to ``end`` from the
-        process (they stay in the page cache, and would be mapped again if read)."""
-        page = mmap.PAGESIZE
-        low = -(-(self._offset + first * self._itemsize) // page) * page
-        high = (self._offset + end * self._itemsize) // page * page
-        if high > low:
-            _advise(self._map, mmap.MADV_DONTNEED, low, high - low)
-
-    def close(self) -> None:
-        del self.view
-        # BufferError: a traceback still refers to a view (an error is on its way up); the
-        # mapping goes when that last view does.
-        with contextlib.suppress(BufferError):
-            self._map.close()
 
 
 @dataclass(frozen=True)
@@ -713,158 +482,3 @@ class ChunkedReader(FileReader):
                 ),
                 stacklevel=4,  # past _iterate or _read, and FileReader's guard
             )
-
-
-def whole_second_origin(first_t: int, single_loop_us: int) -> int:
-    """The time origin of a file whose first time is ``first_t`` µs: 0 while times fit one
-    loop of the format's counter, else the whole second before ``first_t`` (counters then
-    stay small, and the header keeps the origin)."""
-    return first_t - first_t % 1_000_000 if first_t >= single_loop_us else 0
-
-
-class TimeOrigin:
-    """For writers that store times from a time origin kept in their header: the given
-    ``time_origin``, else :func:`whole_second_origin`; fixed once the header is written."""
-
-    single_loop_us: ClassVar[int]
-    """The largest time (µs) the format's counter holds without a wrap."""
-    _time_origin: int | None
-    _origin: int
-    _header_written: bool
-
-    def _origin_for(self, first_t: int) -> int:
-        """The time origin a file whose first item is at ``first_t`` gets."""
-        if self._header_written:
-            return self._origin
-        if self._time_origin is not None:
-            return self._time_origin
-        return whole_second_origin(first_t, self.single_loop_us)
-
-
-class FileWriter(ClosedOnExit, ABC):
-    """A writer: a context manager taking packets or arrays. Its output is opened by the one
-    policy of :class:`aerflow._output.Output`: a file is written under a temporary name and
-    renamed into place on success (nothing the user had is lost on failure); a device, FIFO
-    or socket is written as a stream and never replaced; ``-`` is standard output."""
-
-    format_name: ClassVar[str]
-
-    needs_seek: ClassVar[bool] = False
-    """Whether the writer goes back to patch what it wrote (then a stream output is spooled)."""
-
-    stores: tuple[str, ...] = ("triggers",)
-    """The side channels (``triggers``, ``imu``, ``frames``) the format can hold. What it
-    cannot hold is dropped, never failing the events: counted in :attr:`unwritten` and
-    logged once, with the count, when the file is closed."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
-        self._output = Output(path, needs_seek=self.needs_seek)
-        self._file = self._output.file
-        self._closed = False
-        self.unwritten: dict[str, int] = {}
-        """Side-channel items dropped so far, by channel (see :attr:`stores`)."""
-
-    @property
-    def unwritten_triggers(self) -> int:
-        """Triggers dropped so far because the file cannot hold them."""
-        return self.unwritten.get("triggers", 0)
-
-    def write(self, events: npt.ArrayLike | Packet, triggers: npt.ArrayLike | None = None) -> None:
-        """Append events (any layout :func:`~aerflow.as_events` accepts) and triggers, or a
-        whole packet (its IMU samples and frames too, where the format stores them)."""
-        if self._closed:
-            raise ValueError(f"I/O operation on a closed writer ({self.path})")
-        if isinstance(events, Packet):
-            if triggers is not None:
-                raise TypeError("pass triggers inside the packet, not beside it")
-            packet = events
-        else:
-            packet = Packet(
-                as_events(events),
-                np.empty(0, TRIGGERS_DTYPE)
-                if triggers is None
-                else np.asarray(triggers).astype(TRIGGERS_DTYPE, copy=False),
-            )
-        self._write_packet(self._storable(packet))
-
-    def _storable(self, packet: Packet) -> Packet:
-        """``packet`` without what the format cannot hold, which is counted."""
-        triggers = packet.triggers
-        kept = self._storable_triggers(triggers) if "triggers" in self.stores else triggers[:0]
-        dropped = {
-            "triggers": len(triggers) - len(kept),
-            "imu": 0 if "imu" in self.stores else len(packet.imu),
-            "frames": 0 if "frames" in self.stores else len(packet.frames),
-        }
-        if not any(dropped.values()):
-            return packet
-        for channel, count in dropped.items():
-            if count:
-                self.unwritten[channel] = self.unwritten.get(channel, 0) + count
-        return Packet(
-            packet.events,
-            kept,
-            packet.imu if "imu" in self.stores else packet.imu[:0],
-            packet.frames if "frames" in self.stores else (),
-        )
-
-    most_trigger_id: int = 255
-    """The largest trigger id the format holds (its id field may be narrower than a byte)."""
-
-    def _storable_triggers(self, triggers: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        """The triggers the format can hold."""
-        if self.most_trigger_id >= 255:
-            return triggers
-        kept: npt.NDArray[Any] = triggers[triggers["id"] <= self.most_trigger_id]
-        return kept
-
-    def _why_unwritten(self, channel: str) -> str:
-        """Why the format drops items of ``channel``, for the log."""
-        if channel == "triggers" and "triggers" in self.stores:
-            return f"{self.format_name} trigger ids are 0-{self.most_trigger_id}"
-        return f"{self.format_name} files cannot hold them"
-
-    def _log_unwritten(self) -> None:
-        names = {"triggers": "triggers", "imu": "IMU samples", "frames": "frames"}
-        for channel, count in self.unwritten.items():
-            log.warning(
-                "%s: %d %s not written: %s",
-                self.path,
-                count,
-                names[channel],
-                self._why_unwritten(channel),
-            )
-
-    def _write_packet(self, packet: Packet) -> None:
-        """Formats with IMU or frame channels override this; others store events and
-        triggers only."""
-        self._write(as_events(packet.events), packet.triggers)
-
-    @abstractmethod
-    def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None: ...
-
-    def _finalize(self) -> None:
-        """Last bytes before closing (e.g. pending state); nothing by default."""
-
-    def close(self) -> None:
-        """Finish the file and move it into place."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._finalize()
-            self._output.commit()
-        except BaseException:
-            self._discard()
-            raise
-        self._log_unwritten()
-
-    def abort(self) -> None:
-        """Stop without touching the destination."""
-        if not self._closed:
-            self._closed = True
-            self._discard()
-
-    def _discard(self) -> None:
-        self._output.discard()

@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numba as nb
 import numpy as np
 
+from .._jit import njit
 from ._ecf_decode import (
     ENDS_EARLY,
     LONG_JUMP,
@@ -59,19 +59,19 @@ def block_bound(count: int) -> int:
     return 12 + 24 * count + 16
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _put_u16(out: Any, at: int, value: int) -> None:
     out[at] = value & 0xFF
     out[at + 1] = (value >> 8) & 0xFF
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _put_u32(out: Any, at: int, value: int) -> None:
     _put_u16(out, at, value & 0xFFFF)
     _put_u16(out, at + 2, (value >> 16) & 0xFFFF)
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _choose_layout(events: Any, start: int, count: int) -> int:
     """§3.6: 2 (A) when y rarely repeats among the first quarter, else 1 (B) when x rarely
     continues a short ascending run there, else 0 (C)."""
@@ -93,7 +93,7 @@ def _choose_layout(events: Any, start: int, count: int) -> int:
     return 1 if hits <= math.floor(0.08 * k + 0.5) else 0
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _encode_times(events: Any, start: int, count: int, out: Any, pos: int) -> int:
     cur = events[start].t if count else np.uint64(0)
     for b in range(8):
@@ -128,7 +128,7 @@ def _encode_times(events: Any, start: int, count: int, out: Any, pos: int) -> in
     return pos
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _yxp(events: Any, start: int, count: int, i: int) -> int:
     if i >= count:
         return 0  # the tail slots of a fresh encoder hold zeros
@@ -136,7 +136,7 @@ def _yxp(events: Any, start: int, count: int, i: int) -> int:
     return (int(event.y) << 12 | int(event.x) << 1 | int(event.on)) & 0xFFFFFFFF
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _encode_layout_a(events: Any, start: int, count: int, out: Any, pos: int) -> int:
     for base in range(0, count, 4):
         v0 = _yxp(events, start, count, base)
@@ -150,7 +150,7 @@ def _encode_layout_a(events: Any, start: int, count: int, out: Any, pos: int) ->
     return pos
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _encode_y_runs(events: Any, start: int, count: int, out: Any, pos: int) -> int:
     i = 0
     while i < count:
@@ -169,7 +169,7 @@ def _encode_y_runs(events: Any, start: int, count: int, out: Any, pos: int) -> i
     return pos
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _xp(events: Any, start: int, count: int, i: int) -> int:
     if i >= count:
         return 0
@@ -177,7 +177,7 @@ def _xp(events: Any, start: int, count: int, i: int) -> int:
     return (int(event.x) << 1 | int(event.on)) & 0xFFFF
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _encode_layout_b(events: Any, start: int, count: int, out: Any, pos: int) -> int:
     for base in range(0, count, 4):
         v0 = _xp(events, start, count, base)
@@ -191,7 +191,7 @@ def _encode_layout_b(events: Any, start: int, count: int, out: Any, pos: int) ->
     return pos
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _encode_layout_c(events: Any, start: int, count: int, out: Any, pos: int) -> int:
     i = 0
     while i < count:
@@ -222,7 +222,7 @@ def _encode_layout_c(events: Any, start: int, count: int, out: Any, pos: int) ->
     return pos
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def encode_block(events: Any, start: int, count: int, out: Any) -> int:
     """events[start : start + count] (at most 65,535) as one ECF block in ``out`` (at least
     :func:`block_bound` bytes); returns its length."""
@@ -237,7 +237,7 @@ def encode_block(events: Any, start: int, count: int, out: Any) -> int:
     return _encode_layout_c(events, start, count, out, pos)
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def period_starts(
     times: Any, first: int, period: int, last_period: int, starts: Any, periods: Any
 ) -> int:
@@ -256,7 +256,7 @@ def period_starts(
     return m
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def encode_blocks(
     events: Any, start: int, blocks: int, per_block: int, out: Any, ends: Any
 ) -> None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba as nb
 import numpy as np
 
+from .._jit import njit
 from ._text_kernels import _DOT, _NL, _TEN, _ZERO, ROLE_P, ROLE_T, ROLE_X, ROLE_Y
 
 __all__ = ["format_lines"]
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _put_unsigned(out: Any, k: int, value: int, min_digits: int) -> int:
     """Write ``value`` in decimal (zero-padded to ``min_digits``) at ``out[k]``; new k."""
     digits = 1
@@ -28,7 +28,7 @@ def _put_unsigned(out: Any, k: int, value: int, min_digits: int) -> int:
     return k + digits
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def format_lines(events: Any, roles: Any, separator: int, decimals: int, out: Any) -> int:
     """Write one line per event into ``out`` (bytes): fields in ``roles`` order joined by
     ``separator``, times with ``decimals`` (0, 3 or 6) digits after the point, polarity 1/0,

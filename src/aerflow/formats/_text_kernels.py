@@ -38,8 +38,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba as nb
 import numpy as np
+
+from .._jit import njit
 
 __all__ = [
     "ERR_BAD_COORDINATE",
@@ -102,22 +103,22 @@ _MANTISSA_LIMIT = 10**17  # numbers keep 18 significant digits
 _POW10 = np.array([10**k for k in range(19)], np.int64)
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _blank(c: int) -> bool:
     return c in (_SPACE, _TAB, _CR)
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _digit(c: int) -> bool:
     return _ZERO <= c <= _NINE
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _lower(c: int) -> int:
     return c + 32 if 65 <= c <= 90 else c
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _scale_time(digits: int, exponent: int) -> tuple[int, int]:
     """``digits * 10**exponent`` (``digits`` < 10**18) rounded to the nearest integer, halves
     up: (value, error code); values of 10**18 or more are too large."""
@@ -136,7 +137,7 @@ def _scale_time(digits: int, exponent: int) -> tuple[int, int]:
     return whole, 0
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _parse_line(
     data: Any,
     start: int,
@@ -331,7 +332,7 @@ def _parse_line(
                 return _INCOMPLETE, start, 0, 0
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _complete_or(
     error: int, data: Any, i: int, size: int, final: bool, start: int, at: int, field: int
 ) -> tuple[int, int, int, int]:
@@ -343,7 +344,7 @@ def _complete_or(
     return error, 0, at, field
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def parse_lines(
     data: Any,
     state: Any,
@@ -518,7 +519,7 @@ def parse_lines(
     return i, n
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _torn(data: Any, start: int, end: int, status: int, roles: Any) -> bool:
     """Whether the line at ``start`` of final data, parsed with ``status``, is a torn last
     line (see the module's docstring)."""
@@ -533,7 +534,7 @@ def _torn(data: Any, start: int, end: int, status: int, roles: Any) -> bool:
     return status in (ERR_TOO_FEW_FIELDS, ERR_BAD_TIME, ERR_BAD_COORDINATE, ERR_BAD_POLARITY)
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def count_newlines(data: Any) -> int:
     """How many newline bytes ``data`` holds."""
     count = 0
@@ -542,7 +543,7 @@ def count_newlines(data: Any) -> int:
     return count
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def next_newline(data: Any, start: int) -> int:
     """The index of the first newline at or after ``start``, or -1."""
     for i in range(start, data.size):

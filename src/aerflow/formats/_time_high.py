@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba as nb
+from .._jit import njit
 
 TIME_HIGH = 0x8
 HIGH_MAX = (1 << 28) - 1
@@ -14,7 +14,7 @@ MAX_TIMESTAMP = HIGH_MAX << 6
 STARTED, LOOP, HIGH = range(3)
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def needs_time_high(target: int, state: Any) -> bool:
     """Whether ``target`` (µs) needs TIME_HIGH headers first. Encoders test this before
     calling :func:`emit_time_high`, which costs far more than the test in the common case of
@@ -22,7 +22,7 @@ def needs_time_high(target: int, state: Any) -> bool:
     return bool(state[STARTED] == 0 or (target >> 6) != ((state[LOOP] << 28) | state[HIGH]))
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def emit_time_high(target: int, loop_gap: int, state: Any, headers: Any, k: int) -> int:
     """Append TIME_HIGH headers that bring the decoder's clock to ``target`` (µs).
 

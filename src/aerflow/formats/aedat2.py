@@ -28,10 +28,10 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-import numba as nb
 import numpy as np
 import numpy.typing as npt
 
+from .._jit import njit
 from ..errors import FormatError, NotThisFormatError, TruncatedDataWarning
 from ._base import (
     DEFAULT_CHUNK_SIZE,
@@ -115,19 +115,19 @@ def camera_from_header(entries: dict[str, str]) -> str | None:
     return None
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _swap16(value: Any) -> Any:
     return ((value & 0xFF) << 8) | (value >> 8)
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _swap32(value: Any) -> Any:
     return (
         ((value & 0xFF) << 24) | ((value & 0xFF00) << 8) | ((value >> 8) & 0xFF00) | (value >> 24)
     )
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _decode(
     data: Any,
     state: Any,

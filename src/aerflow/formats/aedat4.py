@@ -7,8 +7,8 @@ header says (:mod:`.aedat4_packets`), then optionally the compressed file data t
 lists every packet with its element count and first/last timestamp.
 
 Reading: the packet headers are walked once on opening (a numba kernel over the mapped
-file); the file data table, when it agrees with them, gives the event count and time range
-without decoding anything, lets :meth:`Aedat4Reader.seek_time` and
+file, :mod:`._aedat4_scan`); the file data table, when it agrees with them, gives the event
+count and time range without decoding anything, lets :meth:`Aedat4Reader.seek_time` and
 :meth:`Aedat4Reader.read_range` skip packets, and lets :meth:`Aedat4Reader.read` place every
 packet's events in the output before decoding it. Packets are independent, so several threads
 decompress and decode them at once (lz4, zstandard and the numba kernel release the GIL),
@@ -18,6 +18,9 @@ yields packets in file order. Timestamps are absolute (Unix µs), as stored.
 The events come from one ``EVTS`` stream (the first, unless ``stream`` names another);
 triggers, IMU samples and frames from every stream of their type. Packets of other types
 (bounding boxes, poses...) are skipped.
+
+This module holds the reader: opening a file, positioning and reading on threads; packets are
+decoded by :mod:`._aedat4_decode`, and the writer is :mod:`.aedat4_writer`'s.
 """
 
 from __future__ import annotations
@@ -29,15 +32,30 @@ import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
-import numba as nb
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import FormatError, NotThisFormatError, OutOfRangeWarning, TruncatedDataWarning
-from ..events import EVENTS_DTYPE, Frame, Packet, empty_imu, empty_triggers, parse_time
+from ..events import Packet, parse_time
+from ._aedat4_compression import decompress
+from ._aedat4_decode import (
+    EVENTS,
+    FRAMES,
+    IMU,
+    SKIPPED,
+    TRIGGERS,
+    PacketDecoder,
+    _CountMismatch,
+    _Decoded,
+    _has_data,
+    _join,
+    _packet,
+    release_pages,
+)
+from ._aedat4_file_table import decode_table
+from ._aedat4_scan import SCAN_END, SCAN_FULL, SCAN_NEGATIVE_SIZE, SCAN_TORN, scan_packets
 from ._base import (
     DEFAULT_CHUNK_SIZE,
     FileReader,
@@ -55,16 +73,7 @@ from .aedat4_description import (
     parse_io_header,
 )
 from .aedat4_flatbuffers import read_i32
-from .aedat4_packets import (
-    PACKET_HEADER,
-    PayloadError,
-    decode_events,
-    decode_frame,
-    decode_imu,
-    decode_table,
-    decode_triggers,
-    decompress,
-)
+from .aedat4_packets import PACKET_HEADER, PayloadError
 from .aedat4_writer import Aedat4Writer
 
 __all__ = [
@@ -80,56 +89,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-EVENTS, TRIGGERS, IMU, FRAMES, SKIPPED = range(5)
 _KINDS = {"TRIG": TRIGGERS, "IMUS": IMU, "FRME": FRAMES}
-_KIND_NAMES = {EVENTS: "events", TRIGGERS: "triggers", IMU: "IMU", FRAMES: "frame"}
 _COORDINATE_LIMIT = 1 << 15  # events hold int16 coordinates
 _HEADER = PACKET_HEADER.size  # int32 stream id, int32 payload size
 _READ_BATCH_MIN = 1 << 18
 _READ_BATCH_MAX = 1 << 23
-
-SCAN_END, SCAN_TORN, SCAN_NEGATIVE_SIZE, SCAN_FULL = range(4)
-"""Why :func:`scan_packets` stopped: at ``end`` exactly, before a packet that ``end`` cuts,
-at a header with a negative size, with its output arrays full."""
-
-
-@nb.njit(nogil=True, cache=True)
-def scan_packets(
-    data: Any, position: int, end: int, offsets: Any, streams: Any, sizes: Any
-) -> tuple[int, int, int]:
-    """Walk packet headers from ``position`` up to ``end``, recording each packet's header
-    position, stream id and payload size. Returns (packets found, where it stopped, why:
-    one of ``SCAN_*``). Shared by files and DV network streams."""
-    n = 0
-    while position + _HEADER <= end:
-        if n == offsets.size:
-            return n, position, SCAN_FULL
-        size = read_i32(data, position + 4)
-        if size < 0:
-            return n, position, SCAN_NEGATIVE_SIZE
-        if position + _HEADER + size > end:
-            return n, position, SCAN_TORN
-        offsets[n] = position
-        streams[n] = read_i32(data, position)
-        sizes[n] = size
-        position += _HEADER + size
-        n += 1
-    return n, position, SCAN_END if position == end else SCAN_TORN
-
-
-@dataclass
-class _Decoded:
-    """What a run of packets held, in file order."""
-
-    events: npt.NDArray[Any]
-    triggers: list[npt.NDArray[Any]] = field(default_factory=list)
-    imu: list[npt.NDArray[Any]] = field(default_factory=list)
-    frames: list[Frame] = field(default_factory=list)
-    dropped: int = 0
-
-
-class _CountMismatch(Exception):
-    """A packet holds another number of events than the file data table says."""
 
 
 class Aedat4Reader(FileReader):
@@ -218,8 +182,20 @@ class Aedat4Reader(FileReader):
             end = table_position
             table = self._read_table(table_position, file_size)
         self._scan_packets(end, kinds)
-        self._release(np.arange(len(self._offsets)))
+        release_pages(self._map, self._offsets, self._sizes, np.arange(len(self._offsets)))
         self._apply_table(table)
+        self._decoder = PacketDecoder(
+            self.path,
+            self._map,
+            self._codec,
+            offsets=self._offsets,
+            streams=self._streams,
+            sizes=self._sizes,
+            kinds=self._kinds,
+            counts=self._counts,
+            width=self._width,
+            height=self._height,
+        )
         self.properties = self._properties(geometry)
 
     def _event_stream(self, chosen: int | None) -> StreamInfo | None:
@@ -371,7 +347,7 @@ class Aedat4Reader(FileReader):
         bound = self._time_bound()
         if self.threads == 1:
             for stop, indices in batches:
-                decoded = self._decode_local(indices, bound)
+                decoded = self._decoder.decode_local(indices, bound)
                 self._next = stop
                 if _has_data(decoded):
                     yield self._emit(decoded)
@@ -380,7 +356,9 @@ class Aedat4Reader(FileReader):
                 pending: list[tuple[int, Future[_Decoded]]] = []
                 try:
                     for stop, indices in batches:
-                        pending.append((stop, pool.submit(self._decode_local, indices, bound)))
+                        pending.append(
+                            (stop, pool.submit(self._decoder.decode_local, indices, bound))
+                        )
                         if len(pending) <= self.threads:
                             continue
                         stop_done, future = pending.pop(0)
@@ -437,7 +415,9 @@ class Aedat4Reader(FileReader):
                     "%s: the file data table's event counts are wrong; decoding without them",
                     self.path,
                 )
-        parts = self._map_batches(self._split(indices), lambda run: self._decode_local(run, bound))
+        parts = self._map_batches(
+            self._split(indices), lambda run: self._decoder.decode_local(run, bound)
+        )
         if len(parts) == 1:
             return self._emit(parts[0])
         total = sum(len(part.events) for part in parts)
@@ -461,7 +441,7 @@ class Aedat4Reader(FileReader):
         for batch in batches:
             jobs.append((batch, places[first : first + len(batch) + 1]))
             first += len(batch)
-        parts = self._map_batches(jobs, lambda job: self._decode_into(events, *job))
+        parts = self._map_batches(jobs, lambda job: self._decoder.decode_into(events, *job))
         kept = [part.events for part in parts]  # per packet: (place, events kept, expected)
         dropped = sum(part.dropped for part in parts)
         if dropped:
@@ -499,129 +479,6 @@ class Aedat4Reader(FileReader):
                 for future in futures:
                     future.cancel()
 
-    # -- decoding packets (on worker threads) -----------------------------------------------------
-
-    def _payload(self, index: int) -> Any:
-        start = int(self._offsets[index]) + _HEADER
-        view = memoryview(self._map)[start : start + int(self._sizes[index])]  # type: ignore[arg-type]
-        try:
-            return decompress(self._codec, view)
-        except PayloadError as error:
-            raise self._error(index, error) from None
-
-    def _error(self, index: int, error: PayloadError) -> FormatError:
-        kind = _KIND_NAMES.get(int(self._kinds[index]), "")
-        where = "" if error.offset is None else f" (at byte {error.offset} of its payload)"
-        return FormatError(
-            f"{kind} packet of stream {int(self._streams[index])}: {error}{where}",
-            path=self.path,
-            offset=int(self._offsets[index]),
-        )
-
-    def _side_channel(self, index: int, decoded: _Decoded) -> None:
-        kind = int(self._kinds[index])
-        payload = self._payload(index)
-        try:
-            if kind == TRIGGERS:
-                decoded.triggers.append(decode_triggers(payload))
-            elif kind == IMU:
-                decoded.imu.append(decode_imu(payload))
-            else:
-                decoded.frames.append(decode_frame(payload))
-        except PayloadError as error:
-            raise self._error(index, error) from None
-
-    def _events_of(
-        self, index: int, events: npt.NDArray[Any], start: int, stop: int
-    ) -> tuple[int, int]:
-        data = np.frombuffer(self._payload(index), np.uint8)
-        try:
-            return decode_events(data, events, start, stop, self._width, self._height)
-        except PayloadError as error:
-            raise self._error(index, error) from None
-
-    def _release(self, indices: npt.NDArray[np.int64]) -> None:
-        """Let the pages of these packets' bytes go from this process (they stay in the page
-        cache): memory stays bounded by the packets being decoded, whatever the file size."""
-        if len(indices) == 0 or self._map is None or not hasattr(self._map, "madvise"):
-            return
-        start = int(self._offsets[indices[0]])
-        start -= start % mmap.PAGESIZE
-        end = int(self._offsets[indices[-1]] + _HEADER + self._sizes[indices[-1]])
-        with contextlib.suppress(OSError, ValueError):
-            self._map.madvise(mmap.MADV_DONTNEED, start, end - start)
-
-    def _decode_local(
-        self, indices: npt.NDArray[np.int64], bound: tuple[int, int] | None
-    ) -> _Decoded:
-        """Decode packets into a new events array (grown as needed)."""
-        try:
-            return self._decode_local_run(indices, bound)
-        finally:
-            self._release(indices)
-
-    def _decode_local_run(
-        self, indices: npt.NDArray[np.int64], bound: tuple[int, int] | None
-    ) -> _Decoded:
-        counts = self._counts[indices][self._kinds[indices] == EVENTS]
-        events = np.empty(int(counts[counts > 0].sum()) + 1024, EVENTS_DTYPE)
-        decoded = _Decoded(events)
-        n = 0
-        for index in indices.tolist():
-            if self._kinds[index] != EVENTS:
-                self._side_channel(index, decoded)
-                continue
-            data = np.frombuffer(self._payload(index), np.uint8)
-            room = max(len(data) - 32, 0) // 16 + 1  # no packet of this size holds more
-            if len(events) - n < room:
-                events = np.resize(events, max(len(events) * 3 // 2, n + room))
-            try:
-                elements, kept = decode_events(
-                    data, events, n, len(events), self._width, self._height
-                )
-            except PayloadError as error:
-                raise self._error(index, error) from None
-            decoded.dropped += elements - kept
-            n += kept
-        decoded.events = events[:n]
-        if bound is not None:
-            _bound(decoded, *bound)
-        return decoded
-
-    def _decode_into(
-        self,
-        events: npt.NDArray[Any],
-        indices: npt.NDArray[np.int64],
-        places: npt.NDArray[np.int64],
-    ) -> _Decoded:
-        """Decode packets into their places in ``events``; the result's ``events`` lists
-        (place, kept, expected) for each event packet."""
-        try:
-            return self._decode_into_run(events, indices, places)
-        finally:
-            self._release(indices)
-
-    def _decode_into_run(
-        self,
-        events: npt.NDArray[Any],
-        indices: npt.NDArray[np.int64],
-        places: npt.NDArray[np.int64],
-    ) -> _Decoded:
-        runs = []
-        decoded = _Decoded(events[:0])
-        for i, index in enumerate(indices.tolist()):
-            if self._kinds[index] != EVENTS:
-                self._side_channel(index, decoded)
-                continue
-            start, stop = int(places[i]), int(places[i + 1])
-            elements, kept = self._events_of(index, events, start, stop)
-            if elements != stop - start:
-                raise _CountMismatch
-            decoded.dropped += elements - kept
-            runs.append((start, kept, elements))
-        decoded.events = np.array(runs, np.int64).reshape(-1, 3)
-        return decoded
-
     def _emit(self, decoded: _Decoded) -> Packet:
         self._dropped += decoded.dropped
         return _packet(decoded)
@@ -657,6 +514,9 @@ class Aedat4Reader(FileReader):
             with contextlib.suppress(BufferError):  # a view lives on (an error on its way up)
                 self._map.close()
             self._map = None
+        decoder: PacketDecoder | None = getattr(self, "_decoder", None)  # none if opening failed
+        if decoder is not None:
+            decoder.close()
         self._file.close()
 
 
@@ -671,44 +531,3 @@ def _metadata(compression: int, table_position: int, streams: list[StreamInfo]) 
         for key, value in stream.info.items():
             metadata[f"{stream.id}/info/{key}"] = value
     return metadata
-
-
-def _bound(decoded: _Decoded, start: int, end: int) -> None:
-    """Keep only what happens in [start, end)."""
-    t = decoded.events["t"]
-    inside = (t >= start) & (t < end)
-    if not inside.all():
-        decoded.events = decoded.events[inside]
-    decoded.triggers = [a[(a["t"] >= start) & (a["t"] < end)] for a in decoded.triggers]
-    decoded.imu = [a[(a["t"] >= start) & (a["t"] < end)] for a in decoded.imu]
-    decoded.frames = [f for f in decoded.frames if start <= f.t < end]
-
-
-def _has_data(decoded: _Decoded) -> bool:
-    return bool(
-        len(decoded.events)
-        or any(len(a) for a in decoded.triggers)
-        or any(len(a) for a in decoded.imu)
-        or decoded.frames
-    )
-
-
-def _join(events: npt.NDArray[Any], parts: Sequence[_Decoded]) -> _Decoded:
-    joined = _Decoded(events)
-    for part in parts:
-        joined.triggers.extend(part.triggers)
-        joined.imu.extend(part.imu)
-        joined.frames.extend(part.frames)
-        joined.dropped += part.dropped
-    return joined
-
-
-def _packet(decoded: _Decoded) -> Packet:
-    triggers = [a for a in decoded.triggers if len(a)]
-    imu = [a for a in decoded.imu if len(a)]
-    return Packet(
-        decoded.events,
-        np.concatenate(triggers) if triggers else empty_triggers(),
-        np.concatenate(imu) if imu else empty_imu(),
-        tuple(decoded.frames),
-    )

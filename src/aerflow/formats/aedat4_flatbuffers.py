@@ -27,8 +27,9 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-import numba as nb
+import numpy as np
 
+from .._jit import njit
 from ..errors import FlatBufferError
 
 __all__ = [
@@ -247,35 +248,35 @@ class Builder:
 # -- the same reads, for numba kernels over uint8 arrays ---------------------------------------
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def read_u16(data: Any, position: int) -> Any:
-    return nb.int64(data[position]) | nb.int64(data[position + 1]) << 8
+    return np.int64(data[position]) | np.int64(data[position + 1]) << 8
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def read_u32(data: Any, position: int) -> Any:
     return (
-        nb.int64(data[position])
-        | nb.int64(data[position + 1]) << 8
-        | nb.int64(data[position + 2]) << 16
-        | nb.int64(data[position + 3]) << 24
+        np.int64(data[position])
+        | np.int64(data[position + 1]) << 8
+        | np.int64(data[position + 2]) << 16
+        | np.int64(data[position + 3]) << 24
     )
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def read_i32(data: Any, position: int) -> Any:
     value = read_u32(data, position)
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def read_i64(data: Any, position: int) -> Any:
     low = read_u32(data, position)
     high = read_u32(data, position + 4)
-    return nb.int64((nb.uint64(high) << nb.uint64(32)) | nb.uint64(low))
+    return np.int64((np.uint64(high) << np.uint64(32)) | np.uint64(low))
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def table_field(data: Any, end: int, table: int, index: int, size: int) -> Any:
     """Position of field ``index`` of the table at ``table``: 0 when absent, -1 when the
     table, its vtable or the field does not fit in ``data[:end]``."""
@@ -301,7 +302,7 @@ def table_field(data: Any, end: int, table: int, index: int, size: int) -> Any:
     return table + offset
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def root_position(data: Any, identifier: Any) -> tuple[int, int]:
     """(root table position, end of the buffer) of the size-prefixed buffer in ``data``;
     (-1, 0) when the prefix does not fit, (-2, 0) when the identifier differs."""

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._checks import check_sensor_size
 from .._extent import event_extent
 from ..events import IMU_DTYPE, TRIGGERS_DTYPE, Frame, Packet, as_events
-from ._base import FileWriter, check_sensor_size
+from ._file_writer import FileWriter
 from .aedat4_description import (
     COMPRESSIONS,
     MAGIC,

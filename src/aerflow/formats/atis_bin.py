@@ -19,9 +19,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numba as nb
 import numpy as np
 
+from .._jit import njit
 from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, Properties, _Window, check_sensor_size
 
 __all__ = ["NMNIST_SIZE", "OVERFLOW_US", "OVERFLOW_Y", "AtisBinReader"]
@@ -36,7 +36,7 @@ _OFFSET, _DROPPED = range(2)
 _U1, _U2, _U3, _U4, _U5 = (np.uint64(k) for k in range(1, 6))
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _decode(
     data: Any,
     state: Any,
@@ -81,7 +81,7 @@ def _decode(
     return np.int64(i), np.int64(k), m
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _extent(data: Any) -> tuple[int, int]:
     """The largest column and row of the events among whole records (-1 when none)."""
     end = data.size - data.size % _RECORD

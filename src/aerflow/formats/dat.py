@@ -14,11 +14,11 @@ import logging
 import os
 from typing import Any
 
-import numba as nb
 import numpy as np
 import numpy.typing as npt
 
 from .._checks import check_int
+from .._jit import njit
 from ..errors import FormatError, NotThisFormatError
 from ._base import (
     DEFAULT_CHUNK_SIZE,
@@ -49,7 +49,7 @@ _PREVIOUS, _OFFSET, _DROPPED = range(3)
 _U = np.uint64  # indices made unsigned: numba then leaves out the negative-index wraparound
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _decode_cd(
     data: Any,
     i: int,
@@ -88,7 +88,7 @@ def _decode_cd(
     return end, previous, offset, dropped, n
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _decode(
     data: Any,
     state: Any,

@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numba as nb
 import numpy as np
 import numpy.typing as npt
 
+from .._jit import njit
 from . import _time_high as th
 from ._base import SecondShare
 from .raw import RawReader, RawWriter, order_error
@@ -32,7 +32,7 @@ _STATE_SIZE = 4
 _U = np.uint64  # indices made unsigned: numba then leaves out the negative-index wraparound
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _decode(
     data: Any,
     state: Any,
@@ -108,7 +108,7 @@ def _decode(
     return i, n, m
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _survey(words: Any, started: int, width: int, height: int) -> tuple[int, int]:
     """(events the decoder would return, value of the last TIME_HIGH or -1): a cheap pass
     that tells a second thread where its share of the output starts and its clock."""
@@ -130,7 +130,7 @@ def _survey(words: Any, started: int, width: int, height: int) -> tuple[int, int
     return count, last_high
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _encode(events: Any, triggers: Any, origin: int, state: Any, out: Any) -> tuple[int, int]:
     n = events.size
     n_triggers = triggers.size

@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numba as nb
 import numpy as np
 import numpy.typing as npt
 
+from .._jit import njit
 from ..errors import FormatError
 from . import _time_high as th
 from ._base import DEFAULT_CHUNK_SIZE, SecondShare
@@ -33,7 +33,7 @@ _IN_LOOP = (1 << 34) - 1  # the clock bits below the loop counter
 _STATE_SIZE = 3
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _decode(
     data: Any,
     state: Any,
@@ -118,14 +118,14 @@ def _decode(
     return i, n, m
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _bit_count(value: int) -> int:
     value = value - ((value >> 1) & 0x55555555)
     value = (value & 0x33333333) + ((value >> 2) & 0x33333333)
     return (((value + (value >> 4)) & 0x0F0F0F0F) * 0x01010101 & 0xFFFFFFFF) >> 24
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _survey(words: Any, started: int, width: int, height: int, order: int) -> tuple[int, int]:
     """(events the decoder would return, value of the last TIME_HIGH or -1): a cheap pass
     that tells a second thread where its share of the output starts and its clock."""
@@ -149,7 +149,7 @@ def _survey(words: Any, started: int, width: int, height: int, order: int) -> tu
     return count, last_high
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _encode(
     events: Any, triggers: Any, origin: int, state: Any, headers: Any, masks: Any
 ) -> tuple[int, int]:

@@ -22,8 +22,8 @@ import numpy.typing as npt
 
 from ..errors import FormatError
 from ..events import EVENTS_DTYPE
-from ._base import _allocate_events, _move_down
 from ._ecf import STATUS_MESSAGES, decode_chunks
+from ._mapped_memory import _allocate_events, _move_down
 from .hdf5_writer import CD_DTYPE
 
 __all__ = ["ChunkDecoding"]

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._checks import check_sensor_size
 from .._optional import require
 from ..errors import MissingDependencyError
 from ..events import EVENTS_DTYPE
-from ._base import FileWriter, check_sensor_size
 from ._ecf import block_bound, encode_block, encode_blocks, period_starts
+from ._file_writer import FileWriter
 
 __all__ = [
     "CD_DTYPE",

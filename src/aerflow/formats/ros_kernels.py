@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba as nb
 import numpy as np
+
+from .._jit import njit
 
 __all__: list[str] = []
 
@@ -28,22 +29,22 @@ CMP_STATE_SIZE = 3
 LIBCAER_LOOP_NS = (1 << 31) * 1000
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _u16(data: Any, i: int) -> Any:
     return np.int64(data[i]) | (np.int64(data[i + 1]) << 8)
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _u32(data: Any, i: int) -> Any:
     return _u16(data, i) | (_u16(data, i + 2) << 16)
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _inside(x: int, y: int, width: int, height: int) -> bool:
     return width <= 0 or height <= 0 or (x < width and y < height)
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def decode_event_arrays(
     data: Any,
     starts: Any,
@@ -94,7 +95,7 @@ def decode_event_arrays(
     return n, dropped, -1
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def decode_mono(
     data: Any,
     starts: Any,
@@ -128,7 +129,7 @@ def decode_mono(
     return n, dropped
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def decode_trigger(
     data: Any, starts: Any, ends: Any, time_bases: Any, triggers: Any, m: int
 ) -> int:
@@ -147,7 +148,7 @@ def decode_trigger(
     return m
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def decode_libcaer(
     data: Any,
     starts: Any,
@@ -189,7 +190,7 @@ def decode_libcaer(
     return n, dropped, -1
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def count_libcaer_cmp(data: Any, starts: Any, ends: Any) -> int:
     """The most events the ``libcaer_cmp`` payloads can yield (before sensor checks)."""
     total = 0
@@ -207,7 +208,7 @@ def count_libcaer_cmp(data: Any, starts: Any, ends: Any) -> int:
     return total
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def decode_libcaer_cmp(
     data: Any,
     starts: Any,
@@ -281,7 +282,7 @@ def decode_libcaer_cmp(
 # -- encoding (the writer) ------------------------------------------------------------------
 
 
-@nb.njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True, inline="always")
 def _cmp_flush(words: Any, w: int, mask: int, group: int, last_y: int, polarity: int) -> int:
     if mask == 0:
         return w
@@ -293,7 +294,7 @@ def _cmp_flush(words: Any, w: int, mask: int, group: int, last_y: int, polarity:
     return w + 2
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def encode_libcaer_cmp(t: Any, x: Any, y: Any, on: Any, base_us: int, words: Any) -> int:
     """One ``libcaer_cmp`` payload of events (times in µs, ``0 <= t - base_us < 2**24``,
     x and y below 2048) into ``words`` (uint16, at least ``4 * len(t) + 1``): words written.

@@ -21,6 +21,10 @@ Parsing runs in a numba kernel (``_text_kernels``) on memory-mapped windows of a
 a reusable buffer filled from any binary stream (:meth:`TextReader.from_stream`), keeping
 lines that straddle a window edge whole. Malformed lines raise :class:`TextFormatError`
 (a :class:`~aerflow.FormatError`) with the line number and the byte offset.
+
+This module holds :class:`TextReader` and the format's public names; ``_text_layout`` has
+the column, separator and preamble rules, ``_text_sniff`` recognises such text and
+``_text_writer`` holds :class:`TextWriter`.
 """
 
 from __future__ import annotations
@@ -28,31 +32,31 @@ from __future__ import annotations
 import io
 import logging
 import os
-import re
-import select
 import threading
-import time
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import FormatError, OutOfRangeWarning, TextFormatError, TruncatedDataWarning
+from ..errors import OutOfRangeWarning, TextFormatError, TruncatedDataWarning
 from ..events import EVENTS_DTYPE, Packet, empty_events
-from . import _text_format_kernels as format_kernels
 from . import _text_kernels as kernels
-from ._base import (
-    DEFAULT_CHUNK_SIZE,
-    FileReader,
-    FileWriter,
-    Properties,
-    _allocate_events,
-    _Window,
-    check_sensor_size,
+from ._base import DEFAULT_CHUNK_SIZE, FileReader, Properties, _allocate_events, _Window
+from ._text_layout import (
+    _BLANKS,
+    _ROLE_NAMES,
+    _UNIT_EXPONENT,
+    MAX_LINE,
+    _Plan,
+    _plan,
+    _Preamble,
+    _scan_preamble,
 )
+from ._text_sniff import sniff_text
+from ._text_streams import _stream_name, _wait_readable
+from ._text_writer import LAYOUTS, MAX_TIME_US, TextWriter
 
 __all__ = [
     "LAYOUTS",
@@ -66,51 +70,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_LINE = 1 << 20
-"""A line may be this long (or as long as ``chunk_size``, if larger) before it is refused."""
-
-MAX_TIME_US = 10**18
-"""Times from this many µs on are refused by the writer and the reader alike."""
-
 _PARALLEL_MIN_BYTES = 1 << 23
-_BOM = b"\xef\xbb\xbf"
-_TIME_NAMES = frozenset(("t", "ts", "time", "timestamp"))
-_POLARITY_NAMES = frozenset(("p", "on", "pol", "polarity"))
-_ROLE_OF_NAME = {
-    **dict.fromkeys(_TIME_NAMES, kernels.ROLE_T),
-    "x": kernels.ROLE_X,
-    "y": kernels.ROLE_Y,
-    **dict.fromkeys(_POLARITY_NAMES, kernels.ROLE_P),
-}
-_ROLE_NAMES = {
-    kernels.ROLE_T: "t",
-    kernels.ROLE_X: "x",
-    kernels.ROLE_Y: "y",
-    kernels.ROLE_P: "p",
-}
-_UNIT_EXPONENT = {"us": 0, "µs": 0, "ms": 3, "s": 6}
-_UNIT_IN_NAME = (
-    re.compile(r"^([a-z]+)\s*[\[(]\s*(us|µs|ms|s)\s*[\])]$"),
-    re.compile(r"^([a-z]+)_(us|ms|s)$"),
-)
-_NUMBER = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_BOOLEAN = re.compile(rb"true|false", re.IGNORECASE)
-_GEOMETRY = re.compile(rb"%\s*geometry\s*[:=]?\s*([0-9]+)\s*[,x]\s*([0-9]+)\s*", re.IGNORECASE)
-_BLANKS = b" \t\r"
 _STREAM_MIN_BUFFER = 1 << 16
-
-LAYOUTS: dict[str, dict[str, Any]] = {
-    "csv": {"columns": ("t", "x", "y", "on"), "separator": ",", "time_unit": "us", "header": True},
-    "openeb": {
-        "columns": ("x", "y", "p", "t"),
-        "separator": ",",
-        "time_unit": "us",
-        "header": False,
-    },
-    "rpg": {"columns": ("t", "x", "y", "p"), "separator": " ", "time_unit": "s", "header": False},
-}
-"""Writer presets: aerflow's CSV, OpenEB's CSV (``%geometry`` line when the size is known) and
-the Event Camera Dataset's text (seconds, space-separated, no header)."""
 
 _ERROR_MESSAGES = {
     kernels.ERR_BAD_TIME: "time {value} is not a number",
@@ -127,315 +88,6 @@ _ERROR_MESSAGES = {
     kernels.ERR_TOO_FEW_FIELDS: "expected {count} fields ({columns}), found {field}",
     kernels.ERR_TOO_MANY_FIELDS: "expected {count} fields ({columns}), found more",
 }
-
-
-# --------------------------------------------------------------------------- #
-# Columns, separators, the file's preamble                                    #
-# --------------------------------------------------------------------------- #
-
-
-_SIZE_IN_NAME = re.compile(r"^(x|y)\s*@\s*([0-9]+)$")
-"""faery's CSV header names the sensor size with the coordinates: ``t,x@640,y@480,on``."""
-
-
-def _header_size(names: Sequence[str]) -> tuple[int, int] | None:
-    """The sensor size a header names as ``x@W`` and ``y@H``, if it names both."""
-    sizes = {}
-    for raw in names:
-        match = _SIZE_IN_NAME.match(raw.strip().strip("\"'").strip().lower())
-        if match:
-            sizes[match.group(1)] = int(match.group(2))
-    return (sizes["x"], sizes["y"]) if len(sizes) == 2 else None
-
-
-def _column_name(text: str) -> tuple[str, str | None]:
-    """A header or option name, normalised: (name, unit named with it or None)."""
-    name = text.strip().strip("\"'").strip().lower()
-    sized = _SIZE_IN_NAME.match(name)
-    if sized:
-        return sized.group(1), None
-    if name in _ROLE_OF_NAME:
-        return name, None
-    for pattern in _UNIT_IN_NAME:
-        match = pattern.match(name)
-        if match and match.group(1) in _TIME_NAMES:
-            return match.group(1), match.group(2)
-    return name, None
-
-
-def _roles(names: Sequence[str]) -> tuple[npt.NDArray[np.int64], str | None, str | None]:
-    """Roles of named columns: (roles, time unit named with t or None, problem or None)."""
-    roles = np.zeros(len(names), np.int64)
-    unit = None
-    for i, raw in enumerate(names):
-        name, name_unit = _column_name(raw)
-        role = _ROLE_OF_NAME.get(name, kernels.ROLE_SKIP)
-        if role != kernels.ROLE_SKIP and role in roles[:i]:
-            return roles, None, f"names column {_ROLE_NAMES[role]!r} twice"
-        roles[i] = role
-        if role == kernels.ROLE_T:
-            unit = name_unit
-    missing = [_ROLE_NAMES[r] for r in _ROLE_NAMES if r not in roles]
-    if missing:
-        return (
-            roles,
-            unit,
-            f"names no column {', '.join(missing)} (t/timestamp, x, y, p/on/polarity): "
-            f"{', '.join(names)}",
-        )
-    return roles, unit, None
-
-
-def _separator_byte(separator: str | None) -> int | None:
-    """The kernel's separator: a byte, 0 for runs of blanks, None to detect."""
-    if separator is None:
-        return None
-    if separator in (" ", "\t", "whitespace"):
-        return 0
-    if (
-        len(separator) != 1
-        or not separator.isascii()
-        or separator.isalnum()
-        or separator in ".+-#%\r\n\"'_"
-    ):
-        raise ValueError(
-            "separator must be one punctuation character such as ',' or ';', or ' ' / '\\t' "
-            f"for blanks, got {separator!r}"
-        )
-    return ord(separator)
-
-
-def _detect_separator(line: bytes) -> int:
-    for candidate in b",;":
-        if candidate in line:
-            return candidate
-    return 0
-
-
-def _split(line: bytes, separator: int) -> list[bytes]:
-    if separator == 0:
-        return line.split()
-    return [field.strip(_BLANKS) for field in line.split(bytes([separator]))]
-
-
-def _is_number(field: bytes) -> bool:
-    return bool(_NUMBER.fullmatch(field) or _BOOLEAN.fullmatch(field))
-
-
-@dataclass(frozen=True)
-class _Preamble:
-    """What comes before the data lines."""
-
-    data_offset: int
-    """Where the kernel starts: after a byte-order mark and the header line."""
-    lines_before: int
-    """Newlines before ``data_offset``."""
-    geometry: tuple[int, int] | None
-    header: tuple[str, ...] | None
-    header_offset: int
-    header_line: int
-    separator: int
-    """Detected from the header line, else the first data line (0: blanks)."""
-    first_line: bytes | None
-    """The first data line, blanks stripped (None: no data line)."""
-
-
-def _scan_preamble(head: bytes, at_eof: bool) -> _Preamble | None:
-    """Find the header and the first data line in ``head``; None when more bytes are needed
-    (a line that decides is not complete yet)."""
-    position = len(_BOM) if head.startswith(_BOM) else 0
-    data_offset = position
-    geometry = None
-    header: tuple[str, ...] | None = None
-    header_offset = position
-    separator: int | None = None
-    while True:
-        newline = head.find(b"\n", position)
-        if newline < 0 and not at_eof:
-            if len(head) - position >= MAX_LINE:
-                break  # the kernel will report the line as too long
-            return None
-        end = len(head) if newline < 0 else newline + 1
-        stripped = head[position:end].strip(_BLANKS + b"\n")
-        if stripped[:1] in (b"#", b"%"):
-            match = _GEOMETRY.fullmatch(stripped)
-            if match and header is None:
-                geometry = int(match.group(1)), int(match.group(2))
-        elif stripped:
-            line_separator = _detect_separator(stripped)
-            fields = _split(stripped, line_separator)
-            if header is not None or any(_is_number(f) for f in fields):
-                first_line = stripped
-                if separator is None:
-                    separator = line_separator
-                return _Preamble(
-                    data_offset,
-                    head.count(b"\n", 0, data_offset),
-                    geometry,
-                    header,
-                    header_offset,
-                    head.count(b"\n", 0, header_offset) + 1,
-                    separator,
-                    first_line,
-                )
-            header = tuple(f.decode("utf-8", "replace") for f in fields)
-            header_offset = position
-            separator = line_separator
-            data_offset = end
-        if newline < 0:
-            break
-        position = end
-    return _Preamble(
-        data_offset,
-        head.count(b"\n", 0, data_offset),
-        geometry,
-        header,
-        header_offset,
-        head.count(b"\n", 0, header_offset) + 1,
-        separator or 0,
-        None,
-    )
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """How the kernel parses the data lines."""
-
-    roles: npt.NDArray[np.int64]
-    columns: tuple[str, ...]
-    separator: int
-    time_unit: str
-    integer_time: bool
-    geometry: tuple[int, int] | None
-
-    @property
-    def min_line_bytes(self) -> int:
-        """The fewest bytes a line with an event takes (fields and separators)."""
-        return int(np.count_nonzero(self.roles)) + len(self.roles) - 1
-
-    def capacity(self, n_bytes: int) -> int:
-        """Enough room for the events of ``n_bytes`` of lines."""
-        return n_bytes // self.min_line_bytes + 1
-
-
-def _plan(
-    preamble: _Preamble,
-    path: str,
-    columns: str | Sequence[str] | None,
-    separator: str | None,
-    time_unit: str | None,
-    width: int | None,
-    height: int | None,
-) -> _Plan:
-    separator_byte = _separator_byte(separator)
-    if separator_byte is None:
-        separator_byte = preamble.separator
-    header_unit = None
-    if columns is not None:
-        if isinstance(columns, str):
-            names = tuple(c.strip() for c in re.split(r"[,\s]+", columns.strip()))
-        else:
-            names = tuple(str(c) for c in columns)
-        roles, header_unit, problem = _roles(names)
-        if problem:
-            raise ValueError(f"columns {problem}")
-    elif preamble.header is not None:
-        names = preamble.header
-        roles, header_unit, problem = _roles(names)
-        if problem:
-            raise TextFormatError(
-                f"the header {problem}",
-                path=path,
-                offset=preamble.header_offset,
-                line=preamble.header_line,
-            )
-    else:
-        names = ("x", "y", "p", "t") if preamble.geometry is not None else ("t", "x", "y", "on")
-        roles, _, _ = _roles(names)
-    if time_unit is not None:
-        if time_unit not in _UNIT_EXPONENT:
-            raise ValueError(f"time_unit must be 'us', 'ms' or 's', got {time_unit!r}")
-        unit, integer_time = time_unit, False
-    elif header_unit is not None:
-        unit, integer_time = header_unit, False
-    else:
-        unit, integer_time = "us", True
-        if preamble.first_line is not None:
-            fields = _split(preamble.first_line, separator_byte)
-            t_index = int(np.flatnonzero(roles == kernels.ROLE_T)[0])
-            if len(fields) > t_index and re.search(rb"[.eE]", fields[t_index]):
-                unit, integer_time = "s", False
-    geometry = check_sensor_size(width, height)
-    named = preamble.geometry
-    if named is None and columns is None and preamble.header is not None:
-        named = _header_size(preamble.header)
-    if geometry is None and named is not None:
-        if not all(0 < v <= 1 << 16 for v in named):
-            raise FormatError(
-                f"sensor size {named[0]}x{named[1]} is outside 1..65536",
-                path=path,
-                offset=0,
-            )
-        geometry = named
-    return _Plan(roles, names, separator_byte, unit, integer_time, geometry)
-
-
-# --------------------------------------------------------------------------- #
-# Sniffing                                                                    #
-# --------------------------------------------------------------------------- #
-
-_SNIFF_BYTES = 8192
-_SNIFF_LINES = 20
-_PRINTABLE = re.compile(rb"[\t\n\r\x20-\x7e]*")
-_NAME = re.compile(rb"[A-Za-z_\"'][A-Za-z0-9_ ()\[\]\"'.]*")
-
-
-def sniff_text(head: bytes) -> bool:
-    """True for text that looks like event columns: printable ASCII lines of at least four
-    numeric fields (after an optional ``%geometry`` line and an optional header naming the
-    columns). Files that start with another ``%`` or ``#`` line (Prophesee, AEDAT headers)
-    and binary files are never claimed."""
-    if head.startswith(_BOM):
-        head = head[len(_BOM) :]
-    sample = head[:_SNIFF_BYTES]
-    lines = sample.split(b"\n")
-    if len(head) > _SNIFF_BYTES and len(lines) > 1:
-        lines = lines[:-1]  # the last line is cut by the sample's end
-    if not _PRINTABLE.fullmatch(b"\n".join(lines)):
-        return False
-    lines = [line.strip(_BLANKS) for line in lines]
-    lines = [line for line in lines if line]
-    if not lines:
-        return False
-    if lines[0].startswith(b"%"):
-        if not _GEOMETRY.fullmatch(lines[0]):
-            return False
-        lines = lines[1:]
-        if not lines:
-            return True
-    if lines[0].startswith(b"#"):
-        return False
-    separator = _detect_separator(lines[0])
-    first = _split(lines[0], separator)
-    if len(first) < 4 or len(first) > 32:
-        return False
-    if not any(_is_number(f) for f in first):
-        if not all(_NAME.fullmatch(f) for f in first):
-            return False
-        _, _, problem = _roles([f.decode() for f in first])
-        if problem:
-            return False
-        lines = lines[1:]
-    for line in lines[:_SNIFF_LINES]:
-        fields = _split(line, separator)
-        if len(fields) != len(first) or not all(_is_number(f) for f in fields):
-            return False
-    return True
-
-
-# --------------------------------------------------------------------------- #
-# Reading                                                                     #
-# --------------------------------------------------------------------------- #
 
 
 def _locate_torn(state: npt.NDArray[np.int64], base: int) -> None:
@@ -871,203 +523,3 @@ class TextReader(FileReader):
         # A stream given to from_stream stays open: it belongs to the caller.
         if self._stream is None:
             self._file.close()
-
-
-def _stream_name(stream: Any) -> str:
-    name = getattr(stream, "name", None)
-    if isinstance(name, int):
-        return f"<fd {name}>"
-    return "<stream>" if name is None else str(name)
-
-
-def _wait_readable(stream: Any) -> None:
-    try:
-        select.select([stream], [], [], 1.0)
-    except (TypeError, ValueError, OSError, io.UnsupportedOperation):
-        time.sleep(0.001)
-
-
-# --------------------------------------------------------------------------- #
-# Writing                                                                     #
-# --------------------------------------------------------------------------- #
-
-_BLOCK_EVENTS = 1 << 16
-
-
-class TextWriter(FileWriter):
-    """Writes events as text lines: by default ``t,x,y,on`` with a header, times in µs.
-
-    ``layout`` picks a preset (``"csv"``, ``"openeb"``: ``x,y,p,t`` after ``%geometry:W,H``,
-    ``"rpg"``: ``t x y p`` with times in seconds); ``columns``, ``separator``, ``time_unit``
-    (``"us"``, ``"ms"`` or ``"s"``, written with 0, 3 or 6 decimals) and ``header`` override
-    it. ``geometry`` writes a ``%geometry:W,H`` first line (default: for the OpenEB layout
-    when ``width`` and ``height`` are given). Triggers cannot be stored (they are counted in
-    ``unwritten_triggers`` and logged).
-    """
-
-    format_name: ClassVar[str] = "csv"
-    stores = ()
-
-    def _why_unwritten(self, channel: str) -> str:
-        return "text files hold events only"
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        layout: str = "csv",
-        columns: str | Sequence[str] | None = None,
-        separator: str | None = None,
-        time_unit: str | None = None,
-        header: bool | None = None,
-        geometry: bool | None = None,
-        width: int | None = None,
-        height: int | None = None,
-    ) -> None:
-        self._configure(layout, columns, separator, time_unit, header, geometry, width, height)
-        super().__init__(path)
-        self._out: Any = self._file
-        self._stream = False
-
-    @classmethod
-    def to_stream(
-        cls,
-        stream: Any,
-        *,
-        layout: str = "csv",
-        columns: str | Sequence[str] | None = None,
-        separator: str | None = None,
-        time_unit: str | None = None,
-        header: bool | None = None,
-        geometry: bool | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        name: str | None = None,
-    ) -> TextWriter:
-        """A writer straight into an open binary stream (``sys.stdout.buffer``, a pipe): no
-        temporary file, flushed after every packet; :meth:`close` flushes but leaves the
-        stream open. Errors of the stream (``BrokenPipeError``) reach the caller as they are.
-        """
-        if isinstance(stream, io.TextIOBase) or not hasattr(stream, "write"):
-            raise TypeError(
-                "to_stream needs a binary stream (e.g. sys.stdout.buffer), "
-                f"got {type(stream).__name__}"
-            )
-        writer = cls.__new__(cls)
-        writer._configure(layout, columns, separator, time_unit, header, geometry, width, height)
-        writer.path = name or _stream_name(stream)
-        writer._out = stream
-        writer._stream = True
-        writer._closed = False
-        writer.unwritten = {}
-        return writer
-
-    def _configure(
-        self,
-        layout: str,
-        columns: str | Sequence[str] | None,
-        separator: str | None,
-        time_unit: str | None,
-        header: bool | None,
-        geometry: bool | None,
-        width: int | None,
-        height: int | None,
-    ) -> None:
-        if layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
-        preset = LAYOUTS[layout]
-        if columns is None:
-            names: tuple[str, ...] = preset["columns"]
-        elif isinstance(columns, str):
-            names = tuple(c.strip() for c in re.split(r"[,\s]+", columns.strip()))
-        else:
-            names = tuple(str(c) for c in columns)
-        roles, _, problem = _roles(names)
-        if problem:
-            raise ValueError(f"columns {problem}")
-        if kernels.ROLE_SKIP in roles:
-            raise ValueError(f"columns to write must be t, x, y and p only, got {names}")
-        separator = preset["separator"] if separator is None else separator
-        separator_byte = _separator_byte(separator)
-        assert separator_byte is not None
-        unit = preset["time_unit"] if time_unit is None else time_unit
-        if unit not in _UNIT_EXPONENT:
-            raise ValueError(f"time_unit must be 'us', 'ms' or 's', got {unit!r}")
-        self._size = check_sensor_size(width, height)
-        self.width: int | None = self._size[0] if self._size else None
-        self.height: int | None = self._size[1] if self._size else None
-        self._roles = roles
-        self._separator = separator_byte or (9 if separator == "\t" else 32)
-        self._decimals = _UNIT_EXPONENT[unit]
-        self._header = preset["header"] if header is None else bool(header)
-        self._geometry = (layout == "openeb") if geometry is None else bool(geometry)
-        if self._geometry and self._size is None and geometry:
-            raise ValueError("geometry=True needs width and height")
-        self._names = tuple(
-            f"{_column_name(n)[0]}_{unit}"
-            if unit != "us" and roles[i] == kernels.ROLE_T
-            else _column_name(n)[0]
-            for i, n in enumerate(names)
-        )
-        self._preamble_written = False
-        """Triggers handed to the writer, which text cannot hold."""
-
-    def _write_preamble(self) -> None:
-        if self._preamble_written:
-            return
-        self._preamble_written = True
-        lines = []
-        if self._geometry and self._size is not None:
-            lines.append(f"%geometry:{self._size[0]},{self._size[1]}\n")
-        if self._header:
-            lines.append(chr(self._separator).join(self._names) + "\n")
-        if lines:
-            self._out.write("".join(lines).encode())
-
-    def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
-        # Readers keep 18 significant digits: a larger time would not read back.
-        if len(events) and int(events["t"].max()) >= MAX_TIME_US:
-            raise ValueError(
-                f"text stores times below 10**18 µs (~31,700 years): got "
-                f"t={int(events['t'].max())} µs"
-            )
-        self._write_preamble()
-        if self._size is not None and len(events):
-            width, height = self._size
-            if int(events["x"].max()) >= width or int(events["y"].max()) >= height:
-                raise ValueError(
-                    f"events lie outside the {width}x{height} sensor "
-                    f"(max x {int(events['x'].max())}, max y {int(events['y'].max())})"
-                )
-        line_bound = len(self._roles) * 22 + 1
-        for start in range(0, len(events), _BLOCK_EVENTS):
-            block = np.ascontiguousarray(events[start : start + _BLOCK_EVENTS])
-            out = np.empty(len(block) * line_bound, np.uint8)
-            count = format_kernels.format_lines(
-                block, self._roles, self._separator, self._decimals, out
-            )
-            self._out.write(memoryview(out[:count]))  # type: ignore[arg-type]
-        if self._stream:
-            self._out.flush()
-
-    def _finalize(self) -> None:
-        self._write_preamble()
-
-    def close(self) -> None:
-        """Finish: move the file into place, or flush the stream (left open)."""
-        if not self._stream:
-            super().close()
-            return
-        if self._closed:
-            return
-        self._closed = True
-        self._finalize()
-        self._out.flush()
-        self._log_unwritten()
-
-    def abort(self) -> None:
-        """Stop: discard the temporary file; a stream is left as it is."""
-        if not self._stream:
-            super().abort()
-            return
-        self._closed = True

@@ -11,15 +11,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numba as nb
 import numpy as np
+
+from .._jit import njit
 
 NEVER = -(1 << 62)
 """The time a cell that has seen no event last fired (far enough back to fade fully, yet
 safe to subtract from)."""
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def accumulate(
     t: Any,
     x: Any,
@@ -65,7 +66,7 @@ def accumulate(
     return i, dropped
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def render_polarity(
     last_t: Any,
     last_on: Any,
@@ -93,7 +94,7 @@ def render_polarity(
                 out[oy, ox] = lut_on[k] if last_on[gy, gx] else lut_off[k]
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def render_surface(
     last_t: Any, now: int, horizon: int, lut: Any, rows: Any, cols: Any, out: Any
 ) -> None:
@@ -110,7 +111,7 @@ def render_surface(
                 out[oy, ox] = lut[max(age, 0) * buckets // horizon]
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def render_counts(
     last_t: Any,
     level: Any,
@@ -139,7 +140,7 @@ def render_counts(
             out[oy, ox] = levels + np.int64(round(value * levels))
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def to_yuv420(indices: Any, lut_y: Any, lut_u: Any, lut_v: Any, y: Any, u: Any, v: Any) -> None:
     """Planar 4:2:0 YUV of an index image of even size: ``y`` per pixel, ``u``/``v`` the
     rounded mean over each 2 x 2 block."""
@@ -157,7 +158,7 @@ def to_yuv420(indices: Any, lut_y: Any, lut_u: Any, lut_v: Any, y: Any, u: Any, 
             v[half_row, half_column] = (total_v + 2) // 4
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def intervals(
     t: Any, x: Any, y: Any, last_t: Any, per_pixel: bool, edges: Any, counts: Any
 ) -> tuple[int, int, int]:

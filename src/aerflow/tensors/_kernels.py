@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba as nb
 import numpy as np
+
+from .._jit import njit
 
 # Slots of the window state array.
 CURRENT = 0
@@ -40,7 +41,7 @@ STOPPED = 3
 """An event at or after the stop time was reached; nothing after it is wanted."""
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def pack_by_time(
     events: Any,
     begin: int,
@@ -138,7 +139,7 @@ def pack_by_time(
     return i, n, reason
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def pack_by_count(
     events: Any,
     begin: int,
@@ -216,7 +217,7 @@ def pack_by_count(
     return i, n, reason
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def voxel_weights(
     indices: Any,
     times: Any,
@@ -284,19 +285,19 @@ def voxel_weights(
         weights_low[i] = sign * (1.0 - fraction)
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def add_ones(flat: Any, indices: Any) -> None:
     for i in range(indices.shape[0]):
         flat[indices[i]] += 1
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def add_values(flat: Any, indices: Any, values: Any, offset: int) -> None:
     for i in range(indices.shape[0]):
         flat[indices[i] + offset] += values[i]
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def maximum_at(flat: Any, indices: Any, values: Any) -> None:
     for i in range(indices.shape[0]):
         j = indices[i]
@@ -305,7 +306,7 @@ def maximum_at(flat: Any, indices: Any, values: Any) -> None:
 
 
 # -- finishing a window on the host: one pass instead of several array operations ----------
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def finish_counts(cell: Any, out: Any, high: int, binary: bool) -> None:
     """``out = min(cell, high)`` (or ``cell > 0`` when ``binary``), then clear ``cell``."""
     for i in range(cell.shape[0]):
@@ -318,7 +319,7 @@ def finish_counts(cell: Any, out: Any, high: int, binary: bool) -> None:
         cell[i] = 0
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def finish_signed(off: Any, on: Any, out: Any, low: int, high: int) -> None:
     """``out = clip(on - off, low, high)``, then clear both."""
     for i in range(on.shape[0]):
@@ -329,14 +330,14 @@ def finish_signed(off: Any, on: Any, out: Any, low: int, high: int) -> None:
         off[i] = 0
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def finish_copy(cell: Any, out: Any) -> None:
     for i in range(cell.shape[0]):
         out[i] = cell[i]
         cell[i] = 0
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def finish_surface(
     cell: Any, latest: Any, out: Any, t_ref: int, tau: float, oldest: int, never: int
 ) -> None:

@@ -42,9 +42,9 @@ import struct
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import numba as nb
 import numpy as np
 
+from ..._jit import njit
 from .common import C_EVENTS, C_MALFORMED, C_OUT_OF_RANGE, S_HEIGHT, S_STREAMS, S_WIDTH, _group
 
 __all__ = [
@@ -99,7 +99,7 @@ WINDOW_WORDS = WINDOW // 64
 # -- encoding ---------------------------------------------------------------------------------
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _encode_aerflow(
     events: Any,
     start: int,
@@ -224,7 +224,7 @@ def parse_aerflow_header(datagram: bytes | bytearray | memoryview) -> AerflowHea
 # -- decoding ---------------------------------------------------------------------------------
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _sequence(streams: Any, windows: Any, row: int, sequence: int) -> int:
     """Account for datagram ``sequence`` of stream ``row``: 1 new, 0 duplicate."""
     highest = streams[row, ST_HIGHEST]
@@ -259,7 +259,7 @@ def _sequence(streams: Any, windows: Any, row: int, sequence: int) -> int:
     return 1
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _passes_top(time_base: Any, words: Any, count: int) -> bool:
     """Whether a record's time, ``time_base`` plus its delta, passes 2**64 - 1 µs."""
     room = ~time_base  # 2**64 - 1 - time_base
@@ -269,7 +269,7 @@ def _passes_top(time_base: Any, words: Any, count: int) -> bool:
     return j < count
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _decode_aerflow(
     buf8: Any,
     buf16: Any,

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba as nb
 import numpy as np
 import numpy.typing as npt
+
+from ..._jit import njit
 
 __all__ = [
     "C_EVENTS",
@@ -60,7 +61,7 @@ def views(buffer: npt.NDArray[np.uint8]) -> tuple[Any, Any, Any, Any]:
     return buffer, buffer.view(np.uint16), buffer.view(np.uint32), buffer.view(np.uint64)
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _first_out_of_range(events: Any, x_limit: int, y_limit: int) -> int:
     """Index of the first event with x >= x_limit or y >= y_limit, else -1."""
     for i in range(events.size):
@@ -75,7 +76,7 @@ def _first_out_of_range(events: Any, x_limit: int, y_limit: int) -> int:
 # times faster than indexing the whole buffer with computed offsets).
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _group(events: Any, per_datagram: int, max_span: int) -> tuple[int, Any, Any]:
     """How many of ``events`` go in one datagram: up to ``per_datagram`` whose times span
     at most ``max_span`` µs. Returns (count, smallest time, largest time)."""
@@ -109,7 +110,7 @@ def _group(events: Any, per_datagram: int, max_span: int) -> tuple[int, Any, Any
 # its events (for pacing) and its event count. Returns (first event not encoded, slots filled).
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _unwrap(t32: int, last: int, offset: int) -> tuple[int, int, int]:
     """(64-bit time, new last, new offset) for a 32-bit time after ``last``."""
     t = offset + t32

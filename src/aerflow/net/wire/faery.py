@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba as nb
 import numpy as np
 
+from ..._jit import njit
 from .common import C_EVENTS, C_MALFORMED, C_OUT_OF_RANGE, S_LAST, S_OFFSET, _group, _unwrap
 
 __all__: list[str] = []
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _encode_faery_t32(
     events: Any,
     start: int,
@@ -56,7 +56,7 @@ def _encode_faery_t32(
     return i, s
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _encode_faery_t64(
     events: Any,
     start: int,
@@ -90,7 +90,7 @@ def _encode_faery_t64(
     return i, s
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _decode_faery_t32(
     buf16: Any,
     buf32: Any,
@@ -139,7 +139,7 @@ def _decode_faery_t32(
     return m
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _decode_faery_t64(
     buf8: Any,
     stride: int,

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba as nb
 import numpy as np
 
+from ..._jit import njit
 from .common import (
     C_EVENTS,
     C_MALFORMED,
@@ -47,7 +47,7 @@ AESTREAM_WORDS = 64
 _AESTREAM_WORDS = AESTREAM_WORDS
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _encode_spif(
     events: Any,
     start: int,
@@ -93,7 +93,7 @@ def _encode_spif(
     return i, s
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _decode_spif(
     buf32: Any,
     stride: int,
