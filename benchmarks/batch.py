@@ -7,6 +7,9 @@ converted (to AEDAT 4.0, or the format of ``--to``), each way in a fresh process
                as ``aerflow input file X output file Y.aedat4`` (which itself uses
                more than one core: the read-ahead thread, AEDAT 4.0's two compression
                threads; the report gives its CPU time / wall time)
+  sequential, threads=1
+               the same loop with every reader and output on one thread, as each worker
+               of a batch with a worker per core runs them: how the batch scales
   batch        aerflow.batch on a local Dask cluster of ``--jobs`` processes (the engine
                of ``aerflow batch``), the cluster's start timed apart; with a worker per
                core, each file is read and written with threads=1
@@ -111,7 +114,11 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _child_sequential(files: list[str], out: str, warm_file: str) -> dict[str, Any]:
+def _child_sequential(
+    files: list[str], out: str, warm_file: str, threads: int | None = None
+) -> dict[str, Any]:
+    import dataclasses
+
     from aerflow.batch.engine import process_file
 
     _warm(warm_file, out)
@@ -119,6 +126,8 @@ def _child_sequential(files: list[str], out: str, warm_file: str) -> dict[str, A
     cpu = _cpu()
     started = time.perf_counter()
     for task in _tasks(files, out):  # what each task of the batch runs, one after another
+        if threads is not None:
+            task = dataclasses.replace(task, threads=threads)
         row = process_file(task)
         assert row.status == "done", row.error
         events += row.events
@@ -207,7 +216,11 @@ def main() -> None:
     parser.add_argument(
         "--to", default="aedat4", help="output extension: aedat4 (default), dat, es, raw, npy"
     )
-    parser.add_argument("--child", choices=("sequential", "batch", "start"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child",
+        choices=("sequential", "sequential-1", "batch", "start"),
+        help=argparse.SUPPRESS,
+    )
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--list", help=argparse.SUPPRESS)
     parser.add_argument("--warm", help=argparse.SUPPRESS)
@@ -217,8 +230,9 @@ def main() -> None:
     os.environ["AERFLOW_BATCH_BENCH_TO"] = args.to
     if args.child:
         files = json.loads(Path(args.list).read_text())
-        if args.child == "sequential":
-            measured = _child_sequential(files, args.out, args.warm)
+        if args.child.startswith("sequential"):
+            threads = 1 if args.child == "sequential-1" else None
+            measured = _child_sequential(files, args.out, args.warm, threads)
         else:
             work = args.child == "batch"
             measured = _child_batch(files, args.out, args.jobs, args.warm, work)
@@ -238,6 +252,7 @@ def main() -> None:
         )
         out = str(folder / "out")
         sequential = _measure("sequential", files, out, args.jobs)
+        one_thread = _measure("sequential-1", files, out, args.jobs)
         batch = _measure("batch", files, out, args.jobs)
         start = _measure("start", files, out, args.jobs)
         after = os.getloadavg()[0]
@@ -245,12 +260,18 @@ def main() -> None:
 
     total_events = sequential["events"]
     assert batch["events"] == total_events, (batch["events"], total_events)
-    print(f"{'mode':<12}{'wall s':>9}{'Mev/s':>9}{'MB/s':>9}{'peak MB':>10}")
-    for name, measured in (("sequential", sequential), (f"batch -j{args.jobs}", batch)):
+    print(f"{'mode':<24}{'wall s':>9}{'Mev/s':>9}{'MB/s':>9}{'peak MB':>10}{'CPU s':>9}")
+    assert one_thread["events"] == total_events, (one_thread["events"], total_events)
+    rows = (
+        ("sequential", sequential),
+        ("sequential, threads=1", one_thread),
+        (f"batch -j{args.jobs}", batch),
+    )
+    for name, measured in rows:
         wall = measured["wall"]
         print(
-            f"{name:<12}{wall:>9.2f}{total_events / wall / 1e6:>9.1f}{size / wall / 1e6:>9.1f}"
-            f"{measured['peak'] / 1e6:>10.0f}"
+            f"{name:<24}{wall:>9.2f}{total_events / wall / 1e6:>9.1f}{size / wall / 1e6:>9.1f}"
+            f"{measured['peak'] / 1e6:>10.0f}{measured['cpu']:>9.2f}"
         )
     start_cpu = start["cpu"]
     overhead = ((batch["wall"] - batch["start"]) * args.jobs - sequential["wall"]) / args.files
@@ -260,6 +281,11 @@ def main() -> None:
         f"({sequential['wall'] / batch['work']:.2f}x without the cluster's start of "
         f"{batch['start']:.2f} s); per-file overhead {overhead * 1e3:.0f} ms of wall time "
         f"x workers, {overhead_cpu * 1e3:.0f} ms of CPU time"
+    )
+    print(
+        f"against the loop with threads=1 (one core, as each worker reads and writes): "
+        f"{one_thread['wall'] / batch['wall']:.2f}x "
+        f"({one_thread['wall'] / batch['work']:.2f}x without the cluster's start)"
     )
     print(
         f"CPU time: sequential {sequential['cpu']:.2f} s "
