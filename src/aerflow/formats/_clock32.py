@@ -24,6 +24,15 @@ class Clock32Writer:
         self._previous = np.int64(-1)  # the last 32-bit time written, -1 before the first
         self._offset = np.int64(0)
 
+    @property
+    def state(self) -> npt.NDArray[np.int64]:
+        """(the last 32-bit time written or -1, the offset of its counter loops), for a kernel
+        that writes times by the same rule; :meth:`advance` takes its result back."""
+        return np.array([self._previous, self._offset], np.int64)
+
+    def advance(self, state: npt.NDArray[np.int64]) -> None:
+        self._previous, self._offset = np.int64(state[0]), np.int64(state[1])
+
     def low_times(self, times: npt.NDArray[np.uint64], origin: int) -> npt.NDArray[np.int64]:
         """``times - origin`` modulo 2**32, checked against the unwrap rule and the limits
         above before anything is written."""

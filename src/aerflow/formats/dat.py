@@ -29,7 +29,7 @@ from ._base import (
     TimeOrigin,
     check_sensor_size,
 )
-from ._clock32 import HALF, MAX_ORIGIN, WRAP, Clock32Writer
+from ._clock32 import HALF, MAX_ORIGIN, MAX_RELATIVE, WRAP, Clock32Writer
 from .prophesee_header import format_header, raw_encoding
 from .raw import TIME_ORIGIN_KEY, read_prophesee_header, time_origin
 
@@ -256,6 +256,38 @@ def _dat_geometry(entries: dict[str, str], path: str) -> tuple[int, int] | None:
     return width, height
 
 
+@njit(nogil=True, cache=True)
+def _encode_cd(events: Any, origin: int, width: int, height: int, clock: Any, out: Any) -> bool:
+    """CD records (the 32-bit time, then ``x | y << 14 | on << 28``) of ``events`` into
+    ``out`` (two words each), times stored by :class:`Clock32Writer`'s rule from ``clock``
+    (the last time written or -1, the counter loops' offset). True, with ``clock``
+    advanced, when every event could be stored; False at the first that cannot (outside
+    the sensor, before the origin, 2**62 µs after it, or 2**31 µs or more from the time
+    before), ``clock`` untouched: the caller then reports it."""
+    previous = clock[0]
+    offset = clock[1]
+    start = np.uint64(origin)
+    for i in range(events.size):
+        event = events[_U(i)]
+        x = np.int64(event.x)
+        y = np.int64(event.y)
+        t = np.uint64(event.t)
+        if x >= width or y >= height or t < start or t - start >= np.uint64(MAX_RELATIVE):
+            return False
+        relative = np.int64(t - start)
+        low = relative & 0xFFFFFFFF
+        if previous >= 0 and low < previous and previous - low > HALF:
+            offset += WRAP
+        if offset + low != relative:
+            return False
+        previous = low
+        out[_U(2 * i)] = np.uint32(low)
+        out[_U(2 * i + 1)] = np.uint32(x | (y << 14) | (np.int64(event.on) << 28))
+    clock[0] = previous
+    clock[1] = offset
+    return True
+
+
 class DatWriter(FileWriter, TimeOrigin):
     """Writes Prophesee DAT files: CD records (``kind="cd"``) or trigger records."""
 
@@ -290,6 +322,7 @@ class DatWriter(FileWriter, TimeOrigin):
         self._origin = 0
         self._header_written = False
         self._clock = Clock32Writer("DAT")
+        self._records: npt.NDArray[np.uint32] | None = None  # reused by _write_cd
         self.stores = ("triggers",) if kind == "trigger" else ()
         self.most_trigger_id = 0x3F  # 6 bits
 
@@ -316,6 +349,8 @@ class DatWriter(FileWriter, TimeOrigin):
         self._header_written = True
 
     def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
+        if self.kind == "cd" and len(events) and self._write_cd(events):
+            return
         if self.kind == "cd":
             if len(events) == 0:
                 return
@@ -344,6 +379,24 @@ class DatWriter(FileWriter, TimeOrigin):
         records["t"] = low
         records["w"] = words
         self._file.write(records.tobytes())
+
+    def _write_cd(self, events: npt.NDArray[Any]) -> bool:
+        """CD events encoded by one kernel into a reused buffer; False, with nothing written,
+        when one of them cannot be stored (the vectorised path then says which and why)."""
+        first = int(events["t"].min())
+        origin = self._origin_for(first)
+        if origin > MAX_ORIGIN:
+            return False
+        if self._records is None or len(self._records) < 2 * len(events):
+            self._records = np.empty(2 * len(events), np.uint32)
+        clock = self._clock.state
+        width, height = self.width or 1 << 14, self.height or 1 << 14
+        if not _encode_cd(events, origin, width, height, clock, self._records):
+            return False
+        self._clock.advance(clock)
+        self._ensure_header(first)
+        self._file.write(self._records[: 2 * len(events)].data)
+        return True
 
     def _finalize(self) -> None:
         self._ensure_header(0)
