@@ -11,6 +11,7 @@ command line against the same command with every kernel compiled.
 from __future__ import annotations
 
 import importlib
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -81,6 +82,7 @@ def test_a_kernel_runs_as_python_inside_interpreted_and_compiles_outside() -> No
     assert fresh(values) == expected
     assert fresh.dispatcher().signatures  # compiled, with the callee
     assert isinstance(globals()["_weighted"], Kernel)  # the module keeps its kernels
+    assert pickle.loads(pickle.dumps(_weighted_sum)) is _weighted_sum  # as functions are
 
 
 def test_records_of_a_structured_array_are_written_field_by_field() -> None:

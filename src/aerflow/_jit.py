@@ -67,6 +67,10 @@ class Kernel:
                 return self.py_func(*map(_as_numba_sees_it, args), **kwargs)
         return self.dispatcher()(*args, **kwargs)
 
+    def __reduce__(self) -> str:
+        # pickled by reference, as functions are: its module's attribute of the same name
+        return str(self.py_func.__qualname__)
+
     def __repr__(self) -> str:
         return f"<kernel {self.py_func.__module__}.{self.py_func.__qualname__}>"
 
