@@ -10,6 +10,8 @@ converted (to AEDAT 4.0, or the format of ``--to``), each way in a fresh process
   sequential, threads=1
                the same loop with every reader and output on one thread, as each worker
                of a batch with a worker per core runs them: how the batch scales
+  commands     `aerflow convert IN OUT`, one fresh process per file, as a shell loop
+               runs it, over the first --command-files files (per file, and scaled to all)
   batch        aerflow.batch on a local Dask cluster of ``--jobs`` processes (the engine
                of ``aerflow batch``), the cluster's start timed apart; with a worker per
                core, each file is read and written with threads=1
@@ -191,6 +193,21 @@ def _measure(mode: str, files: list[str], out: str, jobs: int) -> dict[str, Any]
     return measured
 
 
+def _command_loop(files: list[str], out: str) -> dict[str, Any]:
+    """``aerflow convert IN OUT`` once per file, each a fresh process, as a shell loop runs
+    it (each start imports aerflow and loads numba's kernels again)."""
+    command = Path(sys.executable).with_name("aerflow")
+    argv = [str(command)] if command.is_file() else [sys.executable, "-m", "aerflow"]
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    cpu = _cpu()
+    started = time.perf_counter()
+    for path in files:
+        target = os.path.join(out, f"{Path(path).stem}.{SUFFIX}")
+        subprocess.run([*argv, "convert", path, target], check=True, stdin=subprocess.DEVNULL)
+    return {"wall": time.perf_counter() - started, "cpu": _cpu() - cpu}
+
+
 def _make_files(folder: Path, count: int, events: int) -> tuple[list[str], int]:
     import aerflow
     from aerflow.synthetic import SyntheticSensor
@@ -215,6 +232,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument(
         "--to", default="aedat4", help="output extension: aedat4 (default), dat, es, raw, npy"
+    )
+    parser.add_argument(
+        "--command-files",
+        type=int,
+        default=20,
+        help="files converted by a loop of `aerflow convert` commands (0: none)",
     )
     parser.add_argument(
         "--child",
@@ -255,6 +278,7 @@ def main() -> None:
         one_thread = _measure("sequential-1", files, out, args.jobs)
         batch = _measure("batch", files, out, args.jobs)
         start = _measure("start", files, out, args.jobs)
+        commands = _command_loop(files[: args.command_files], out) if args.command_files else None
         after = os.getloadavg()[0]
     del start["events"]
 
@@ -287,6 +311,15 @@ def main() -> None:
         f"{one_thread['wall'] / batch['wall']:.2f}x "
         f"({one_thread['wall'] / batch['work']:.2f}x without the cluster's start)"
     )
+    if commands is not None:
+        per_file = commands["wall"] / args.command_files
+        print(
+            f"a loop of `aerflow convert` commands (one process per file) over "
+            f"{args.command_files} of the files: {per_file * 1e3:.0f} ms per file "
+            f"({commands['cpu'] / args.command_files * 1e3:.0f} ms of CPU), "
+            f"{per_file * args.files:.1f} s for all {args.files} at that pace: "
+            f"{per_file * args.files / batch['wall']:.1f}x the batch's time"
+        )
     print(
         f"CPU time: sequential {sequential['cpu']:.2f} s "
         f"({sequential['cpu'] / sequential['wall']:.2f} cores busy on average), batch "
