@@ -62,8 +62,8 @@ class Kernel:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _interpreted_depth:
-            # numpy scalars warn where numba's integers silently wrap, as the kernels expect
-            with np.errstate(over="ignore"):
+            # NumPy's scalars warn where numba's silently wrap or cast, as the kernels expect
+            with np.errstate(all="ignore"):
                 return self.py_func(*map(_as_numba_sees_it, args), **kwargs)
         return self.dispatcher()(*args, **kwargs)
 
