@@ -41,7 +41,7 @@ class Kernel:
         self._dispatcher: Any = None
 
     def dispatcher(self) -> Any:
-        """The numba dispatcher, created (numba imported, callees compiled) on first use."""
+        """The numba dispatcher, made (and numba imported) on first use."""
         if self._dispatcher is None:
             with _compiling:
                 if self._dispatcher is None:
