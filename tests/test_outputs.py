@@ -7,7 +7,9 @@ Targets are made inside the test's own folder: a FIFO, a symbolic link, a file w
 
 from __future__ import annotations
 
+import gc
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -333,3 +335,45 @@ def test_a_writer_interrupted_while_it_opens_leaves_nothing(
         aerflow.open(target, "w", width=8, height=8)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.aedat4"]
     assert target.read_bytes() == b"the user's data"
+
+
+def test_an_output_dropped_unfinished_takes_its_temporary_file_away(tmp_path: Path) -> None:
+    """Neither committed nor discarded (its owner lost on an error): the temporary file goes
+    when the output is collected, and at exit when it is still referenced then."""
+    from aerflow._output import Output
+
+    output = Output(tmp_path / "dropped.bin")
+    output.file.write(b"half")
+    assert len(list(tmp_path.iterdir())) == 1
+    del output
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []
+    script = (
+        "import sys\n"
+        "from aerflow._output import Output\n"
+        "kept = [Output(sys.argv[1])]\n"
+        "kept.append(kept)  # still referenced at exit\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "at-exit.bin")], check=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_as_the_temporary_file_appears_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C that lands just after the temporary file is created (where a script that
+    waits for the file to appear sends it) waits until the output can take the file away."""
+    from aerflow import _output
+
+    create = _output._create_beside
+
+    def create_then_interrupt(target: str, suffix: str) -> tuple[int, str]:
+        made = create(target, suffix)
+        signal.raise_signal(signal.SIGINT)
+        return made
+
+    monkeypatch.setattr(_output, "_create_beside", create_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        _output.Output(tmp_path / "interrupted.bin")
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []

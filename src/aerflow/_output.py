@@ -20,10 +20,13 @@ import contextvars
 import os
 import secrets
 import shutil
+import signal
 import socket
 import stat
 import sys
 import tempfile
+import threading
+import weakref
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -43,6 +46,34 @@ def breaking_hard_links(allowed: bool = True) -> Iterator[None]:
         yield
     finally:
         _BREAK_HARD_LINKS.reset(token)
+
+
+@contextlib.contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """A Ctrl-C (SIGINT) that comes inside is delivered on leaving, to the handler there was
+    (only the main thread handles signals; elsewhere this does nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:  # set outside Python: left alone
+        yield
+        return
+    signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            signal.raise_signal(signal.SIGINT)
+
+
+def _remove_leftover(file: IO[bytes], temporary: str) -> None:
+    with contextlib.suppress(OSError):
+        file.close()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary)
 
 
 def _create_beside(target: str, suffix: str) -> tuple[int, str]:
@@ -78,6 +109,7 @@ class Output:
         self.path = os.fspath(path)
         self._stream: IO[bytes] | None = None
         self._temporary: str | None = None
+        self._leftover: weakref.finalize[Any, Any] | None = None
         self._target = ""
         self._mode: int | None = None
         self._owner: tuple[int, int] | None = None
@@ -94,11 +126,17 @@ class Output:
             self.file: IO[bytes] = self._stream
             self.working_path: str | None = None
             return
-        if self._stream is not None:
-            spool_fd, self._temporary = tempfile.mkstemp(prefix=".aerflow-spool.", suffix=suffix)
-        else:
-            spool_fd, self._temporary = _create_beside(self._target, suffix)
-        self.file = os.fdopen(spool_fd, "w+b")
+        # An output dropped without commit() or discard() (say, its writer interrupted while
+        # being made) still takes its temporary file away, once collected or at exit; a
+        # Ctrl-C between the file's creation and that promise waits until it is made.
+        with _interrupt_deferred():
+            if self._stream is not None:
+                spool_fd, temporary = tempfile.mkstemp(prefix=".aerflow-spool.", suffix=suffix)
+            else:
+                spool_fd, temporary = _create_beside(self._target, suffix)
+            self.file = os.fdopen(spool_fd, "w+b")
+            self._temporary = temporary
+            self._leftover = weakref.finalize(self, _remove_leftover, self.file, temporary)
         self.working_path = self._temporary
 
     def _open_path(self, break_hard_links: bool) -> None:
@@ -147,7 +185,7 @@ class Output:
                     shutil.copyfileobj(spool, self._stream, 1 << 20)
             finally:
                 os.unlink(self._temporary)
-                self._temporary = None
+                self._done_with_temporary()
             self._finish_stream()
             return
         if self._mode is not None:  # replacing a file: it keeps its mode
@@ -156,7 +194,7 @@ class Output:
             with contextlib.suppress(OSError):  # only where the process may
                 os.chown(self._temporary, *self._owner)
         os.replace(self._temporary, self._target)
-        self._temporary = None
+        self._done_with_temporary()
 
     def discard(self) -> None:
         """Give up: remove the temporary file; a stream keeps what was already sent."""
@@ -165,10 +203,15 @@ class Output:
         if self._temporary is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._temporary)
-            self._temporary = None
+            self._done_with_temporary()
         if self._stream is not None and not self._keep_stream_open:
             with contextlib.suppress(OSError):
                 self._stream.close()
+
+    def _done_with_temporary(self) -> None:
+        self._temporary = None
+        if self._leftover is not None:
+            self._leftover.detach()
 
     def _finish_stream(self) -> None:
         assert self._stream is not None

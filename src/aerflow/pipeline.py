@@ -58,7 +58,7 @@ def run(
     close them all. ``ahead`` packets are read in advance on a background thread (None
     reads on this thread). ``progress`` is called at most every ``interval`` seconds and
     once at the end. Returns the final :class:`Progress`."""
-    source = stream.ahead(ahead) if ahead else stream
+    source = stream
     started = time.perf_counter()
     packets = events = 0
     last_report = started
@@ -76,6 +76,7 @@ def run(
 
     active = list(sinks)
     try:
+        source = stream.ahead(ahead) if ahead else stream
         for packet in source:
             for sink in tuple(active):
                 try:

@@ -252,12 +252,13 @@ def run_pipeline(argv: Sequence[str]) -> None:
         stream = stream.filter(*(component.make(**options) for component, options in filters))
         for component, options in sinks_parsed:
             sinks.append(component.make(stream.properties, **options))
+        live = stream.properties.live
+        bar = None if settings.quiet else ProgressBar.for_terminal(sys.stderr, live)
     except BaseException:
         for sink in sinks:
             getattr(sink, "abort", sink.close)()
         stream.close()
         raise
-    bar = None if settings.quiet else ProgressBar.for_terminal(sys.stderr, stream.properties.live)
     try:
         run(stream, *sinks, ahead=None if settings.sync else 4, progress=bar)
     finally:
