@@ -177,6 +177,9 @@ def _child_batch(
 def _measure(mode: str, files: list[str], out: str, jobs: int) -> dict[str, Any]:
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
+    # Each mode starts with no dirty pages: the inputs just made and the last mode's
+    # outputs (1-2 GB) would otherwise be written back, and throttle writers, during it.
+    os.sync()
     args = [sys.executable, __file__, "--child", mode, "--out", out, "--jobs", str(jobs)]
     args += ["--warm", os.path.join(os.path.dirname(out), "in", "warm.raw")]
     list_file = os.path.join(os.path.dirname(out), "files.json")
@@ -200,6 +203,7 @@ def _command_loop(files: list[str], out: str) -> dict[str, Any]:
     argv = [str(command)] if command.is_file() else [sys.executable, "-m", "aerflow"]
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
+    os.sync()  # as _measure does
     cpu = _cpu()
     started = time.perf_counter()
     for path in files:
