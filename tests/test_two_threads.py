@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 import aerflow
 from aerflow.formats import _base
-from aerflow.formats._base import ChunkedReader, _move_down
+from aerflow.formats._base import ChunkedReader
+from aerflow.formats._mapped_memory import _move_down
 from aerflow.formats.evt3 import Evt3Reader
 
 from .reference import prophesee as ref

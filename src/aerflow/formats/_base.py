@@ -25,11 +25,7 @@ from ..properties import Properties
 from ._file_reader import FileReader
 from ._file_reader import chunk_and_threads as chunk_and_threads
 from ._file_writer import FileWriter, TimeOrigin
-from ._file_writer import whole_second_origin as whole_second_origin
-from ._mapped_memory import _allocate_events as _allocate_events
-from ._mapped_memory import _grow as _grow
-from ._mapped_memory import _move_down as _move_down
-from ._mapped_memory import _Window as _Window
+from ._mapped_memory import _allocate_events, _grow, _move_down, _Window
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",

@@ -11,7 +11,6 @@ import numpy.typing as npt
 
 from .._room import OutputRoom
 from ..events import EVENTS_DTYPE, TRIGGERS_DTYPE, Packet
-from ._base import whole_second_origin
 from ._evt3_decode import (
     _DROPPED,
     _HIGH,
@@ -23,6 +22,7 @@ from ._evt3_decode import (
     _decode,
 )
 from ._evt3_encode import SINGLE_LOOP_US, encode, new_encoder_state
+from ._file_writer import whole_second_origin
 from .raw import order_error
 
 __all__ = ["Evt3StreamDecoder", "Evt3StreamEncoder"]

@@ -32,12 +32,8 @@ from ..events import (
     empty_triggers,
 )
 from . import ros_kernels as kernels
-from ._base import (
-    DEFAULT_CHUNK_SIZE,
-    FileReader,
-    Properties,
-    _allocate_events,
-)
+from ._base import DEFAULT_CHUNK_SIZE, FileReader, Properties
+from ._mapped_memory import _allocate_events
 from ._rosbag_encodings import _EVT3_MAX_SIZE, _SENSOR_TIME, _WORD_BYTES, ENCODINGS
 from ._rosbag_library import _short_type
 from .evt3 import Evt3StreamDecoder

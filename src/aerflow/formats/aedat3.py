@@ -73,11 +73,9 @@ from ._base import (
     DEFAULT_CHUNK_SIZE,
     ChunkedReader,
     Properties,
-    _allocate_events,
-    _grow,
-    _Window,
     check_sensor_size,
 )
+from ._mapped_memory import _allocate_events, _grow, _Window
 from .aedat_header import END_HEADER, header_entries, read_header
 
 __all__ = ["SOURCE_SIZES", "Aedat3Reader", "Aedat3Writer", "sensor_size_of_source"]

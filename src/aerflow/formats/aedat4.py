@@ -60,10 +60,10 @@ from ._base import (
     DEFAULT_CHUNK_SIZE,
     FileReader,
     Properties,
-    _allocate_events,
     check_sensor_size,
     chunk_and_threads,
 )
+from ._mapped_memory import _allocate_events
 from .aedat4_description import (
     COMPRESSIONS,
     MAGIC,

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from .._jit import njit
-from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, Properties, _Window, check_sensor_size
+from ._base import DEFAULT_CHUNK_SIZE, ChunkedReader, Properties, check_sensor_size
+from ._mapped_memory import _Window
 
 __all__ = ["NMNIST_SIZE", "OVERFLOW_US", "OVERFLOW_Y", "AtisBinReader"]
 

@@ -67,8 +67,6 @@ from ._base import (
     DEFAULT_CHUNK_SIZE,
     ChunkedReader,
     Properties,
-    _allocate_events,
-    _Window,
     check_sensor_size,
 )
 from ._es_decode import _DROPPED as _DROPPED  # re-exported (tests drive the kernels)
@@ -82,6 +80,7 @@ from ._es_header import ATIS as ATIS
 from ._es_header import COLOR, GENERIC, MAGIC, STREAM_TYPES, _read_header, sniff
 from ._es_header import DVS as DVS
 from ._es_writer import EventStreamWriter
+from ._mapped_memory import _allocate_events, _Window
 
 __all__ = [
     "ATIS_EVENTS",

@@ -43,7 +43,8 @@ import numpy.typing as npt
 from ..errors import OutOfRangeWarning, TextFormatError, TruncatedDataWarning
 from ..events import EVENTS_DTYPE, Packet, empty_events
 from . import _text_kernels as kernels
-from ._base import DEFAULT_CHUNK_SIZE, FileReader, Properties, _allocate_events, _Window
+from ._base import DEFAULT_CHUNK_SIZE, FileReader, Properties
+from ._mapped_memory import _allocate_events, _Window
 from ._text_layout import (
     _BLANKS,
     _ROLE_NAMES,
