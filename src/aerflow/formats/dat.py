@@ -349,28 +349,34 @@ class DatWriter(FileWriter, TimeOrigin):
         self._header_written = True
 
     def _write(self, events: npt.NDArray[Any], triggers: npt.NDArray[Any]) -> None:
-        if self.kind == "cd" and len(events) and self._write_cd(events):
-            return
         if self.kind == "cd":
-            if len(events) == 0:
-                return
-            times = events["t"]
-            x, y = events["x"].astype(np.int64), events["y"].astype(np.int64)
-            width = self.width or 1 << 14
-            height = self.height or 1 << 14
-            if int(x.max()) >= width or int(y.max()) >= height:
-                raise ValueError(
-                    f"events lie outside the {width}x{height} sensor "
-                    f"(max x {int(x.max())}, max y {int(y.max())})"
-                )
-            words = x | (y << 14) | (events["on"].astype(np.int64) << 28)
-        else:
-            if len(events):
-                self.unwritten["events"] = self.unwritten.get("events", 0) + len(events)
-            if len(triggers) == 0:
-                return
-            times = triggers["t"]
+            if len(events) and not self._write_cd(events):
+                self._write_records(events["t"], self._cd_words(events))
+            return
+        if len(events):
+            self.unwritten["events"] = self.unwritten.get("events", 0) + len(events)
+        if len(triggers):
             words = (triggers["id"].astype(np.int64) << 26) | triggers["rising"].astype(np.int64)
+            self._write_records(triggers["t"], words)
+
+    @property
+    def _sensor(self) -> tuple[int, int]:
+        """The bounds CD events must stay within: the sensor, else the 14-bit addresses'."""
+        return self.width or 1 << 14, self.height or 1 << 14
+
+    def _cd_words(self, events: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+        x, y = events["x"].astype(np.int64), events["y"].astype(np.int64)
+        width, height = self._sensor
+        if int(x.max()) >= width or int(y.max()) >= height:
+            raise ValueError(
+                f"events lie outside the {width}x{height} sensor "
+                f"(max x {int(x.max())}, max y {int(y.max())})"
+            )
+        return x | (y << 14) | (events["on"].astype(np.int64) << 28)
+
+    def _write_records(self, times: npt.NDArray[np.uint64], words: npt.NDArray[np.int64]) -> None:
+        """Records of ``times`` and ``words``, vectorised: the triggers' way, and the CD
+        events' when the kernel refused them (this path then raises, naming which and why)."""
         first = int(times.min())
         # Checked before the header goes out: a refused write leaves nothing behind.
         low = self._clock.low_times(times, self._origin_for(first))
@@ -390,8 +396,7 @@ class DatWriter(FileWriter, TimeOrigin):
         if self._records is None or len(self._records) < 2 * len(events):
             self._records = np.empty(2 * len(events), np.uint32)
         clock = self._clock.state
-        width, height = self.width or 1 << 14, self.height or 1 << 14
-        if not _encode_cd(events, origin, width, height, clock, self._records):
+        if not _encode_cd(events, origin, *self._sensor, clock, self._records):
             return False
         self._clock.advance(clock)
         self._ensure_header(first)
