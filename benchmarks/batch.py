@@ -19,9 +19,13 @@ converted (to AEDAT 4.0, or the format of ``--to``), each way in a fresh process
 Both load aerflow's kernels once before their timed work (the batch on every worker, as
 part of its start).
 
+Every output is checked after its mode: one per input, all byte-identical (the inputs are
+copies of one file) and the same in every mode, the first decoding to the input's events.
+
 Reported: wall time, events/s, input MB/s, peak memory (the largest resident set summed
-over the process and its descendants, sampled every 20 ms), the speed-up, and the
-per-file overhead of the batch, two ways:
+over the process and its descendants, sampled every 20 ms), CPU time, the whole process's
+time (interpreter start, imports, kernels, the cluster's start and stop: what a user
+waits for), the speed-up, and the per-file overhead of the batch, two ways:
 - wall: ((wall - cluster start) x jobs - sequential wall) / files, what each file costs
   beyond its share of the sequential work (scheduling, transfer, contention);
 - CPU: (CPU time of the batch's processes - that of a cluster started and stopped with no
@@ -50,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 RESULT = "BATCH_RESULT "
-SUFFIX = os.environ.get("AERFLOW_BATCH_BENCH_TO", "aedat4")  # set from --to for the children
+SUFFIX = "aedat4"  # the output format, set from --to (the children are given it too)
 
 
 def _tree_rss(pid: int) -> int:
@@ -181,19 +185,50 @@ def _measure(mode: str, files: list[str], out: str, jobs: int) -> dict[str, Any]
     # outputs (1-2 GB) would otherwise be written back, and throttle writers, during it.
     os.sync()
     args = [sys.executable, __file__, "--child", mode, "--out", out, "--jobs", str(jobs)]
+    args += ["--to", SUFFIX]
     args += ["--warm", os.path.join(os.path.dirname(out), "in", "warm.raw")]
     list_file = os.path.join(os.path.dirname(out), "files.json")
     Path(list_file).write_text(json.dumps(files))
+    launched = time.perf_counter()
     process = subprocess.Popen([*args, "--list", list_file], stdout=subprocess.PIPE, text=True)
     memory = PeakMemory(process.pid)
     stdout, _ = process.communicate()
+    ended = time.perf_counter()
     peak = memory.stop()
     if process.returncode != 0:
         raise SystemExit(f"{mode} run failed ({process.returncode})")
     line = next(x for x in stdout.splitlines() if x.startswith(RESULT))
     measured: dict[str, Any] = json.loads(line[len(RESULT) :])
     measured["peak"] = peak
+    measured["process"] = ended - launched  # from the interpreter's start to its exit
+    if mode != "start":
+        measured["digest"] = _verify(files, out)
     return measured
+
+
+def _verify(files: list[str], out: str) -> str:
+    """The one digest of every output (the inputs are copies of one file, so every output
+    must be byte-identical), after checking that there is one output per input and that
+    the first decodes to the input's events."""
+    import hashlib
+
+    import numpy as np
+
+    import aerflow
+
+    outputs = [os.path.join(out, f"{Path(path).stem}.{SUFFIX}") for path in files]
+    if sorted(os.listdir(out)) != sorted(os.path.basename(o) for o in outputs):
+        raise SystemExit(f"{out} holds other files than one output per input")
+    digests = set()
+    for output in outputs:
+        digests.add(hashlib.sha256(Path(output).read_bytes()).hexdigest())
+    if len(digests) != 1:
+        raise SystemExit(f"the outputs under {out} differ: {len(digests)} digests")
+    expected = aerflow.read(files[0])
+    written = aerflow.read(outputs[0])
+    if not np.array_equal(expected, written):
+        raise SystemExit(f"{outputs[0]} does not decode to the events of {files[0]}")
+    return digests.pop()
 
 
 def _command_loop(files: list[str], out: str) -> dict[str, Any]:
@@ -209,7 +244,9 @@ def _command_loop(files: list[str], out: str) -> dict[str, Any]:
     for path in files:
         target = os.path.join(out, f"{Path(path).stem}.{SUFFIX}")
         subprocess.run([*argv, "convert", path, target], check=True, stdin=subprocess.DEVNULL)
-    return {"wall": time.perf_counter() - started, "cpu": _cpu() - cpu}
+    measured = {"wall": time.perf_counter() - started, "cpu": _cpu() - cpu}
+    measured["digest"] = _verify(files, out)
+    return measured
 
 
 def _make_files(folder: Path, count: int, events: int) -> tuple[list[str], int]:
@@ -254,7 +291,6 @@ def main() -> None:
     args = parser.parse_args()
     global SUFFIX
     SUFFIX = args.to
-    os.environ["AERFLOW_BATCH_BENCH_TO"] = args.to
     if args.child:
         files = json.loads(Path(args.list).read_text())
         if args.child.startswith("sequential"):
@@ -287,8 +323,15 @@ def main() -> None:
     del start["events"]
 
     total_events = sequential["events"]
+    digests = {sequential["digest"], one_thread["digest"], batch["digest"]}
+    if commands is not None:
+        digests.add(commands["digest"])
+    assert len(digests) == 1, "the modes wrote different outputs"
     assert batch["events"] == total_events, (batch["events"], total_events)
-    print(f"{'mode':<24}{'wall s':>9}{'Mev/s':>9}{'MB/s':>9}{'peak MB':>10}{'CPU s':>9}")
+    print(
+        f"{'mode':<24}{'wall s':>9}{'Mev/s':>9}{'MB/s':>9}{'peak MB':>10}{'CPU s':>9}"
+        f"{'process s':>11}"
+    )
     assert one_thread["events"] == total_events, (one_thread["events"], total_events)
     rows = (
         ("sequential", sequential),
@@ -299,7 +342,7 @@ def main() -> None:
         wall = measured["wall"]
         print(
             f"{name:<24}{wall:>9.2f}{total_events / wall / 1e6:>9.1f}{size / wall / 1e6:>9.1f}"
-            f"{measured['peak'] / 1e6:>10.0f}{measured['cpu']:>9.2f}"
+            f"{measured['peak'] / 1e6:>10.0f}{measured['cpu']:>9.2f}{measured['process']:>11.2f}"
         )
     start_cpu = start["cpu"]
     overhead = ((batch["wall"] - batch["start"]) * args.jobs - sequential["wall"]) / args.files
@@ -314,6 +357,11 @@ def main() -> None:
         f"against the loop with threads=1 (one core, as each worker reads and writes): "
         f"{one_thread['wall'] / batch['wall']:.2f}x "
         f"({one_thread['wall'] / batch['work']:.2f}x without the cluster's start)"
+    )
+    print(
+        f"end to end (each process from its start to its exit: imports, kernels, the "
+        f"cluster): {sequential['process'] / batch['process']:.2f}x the loop, "
+        f"{one_thread['process'] / batch['process']:.2f}x the loop with threads=1"
     )
     if commands is not None:
         per_file = commands["wall"] / args.command_files
