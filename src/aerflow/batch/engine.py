@@ -407,12 +407,10 @@ def _submit(client: Any, function: Callable[[Any], Any], tasks: Sequence[Task]) 
     """Each task's result as its future completes; a task the cluster could not run (its
     workers kept dying, it was cancelled) gives a failed row."""
     as_completed = require_distributed().as_completed
-    by_key: dict[str, Task] = {}
-    futures = []
-    for rank, task in enumerate(tasks):
-        future = client.submit(function, task, pure=False, priority=len(tasks) - rank)
-        by_key[future.key] = task
-        futures.append(future)
+    # One graph for every task (a submit per task costs the scheduler an update each); the
+    # scheduler starts them in the order given.
+    futures = client.map(function, tasks, pure=False)
+    by_key = {future.key: task for future, task in zip(futures, tasks, strict=True)}
     try:
         for future in as_completed(futures):
             task = by_key[future.key]
@@ -460,13 +458,11 @@ def map(
         distributed = require_distributed()
         with connect(client, scheduler, jobs, len(inputs)) as active:
             order = sorted(range(len(inputs)), key=lambda i: inputs[i].size, reverse=True)
-            futures = {}
-            for rank, index in enumerate(order):
-                item = (inputs[index].location, dict(options or {}), function)
-                future = active.submit(_apply, item, pure=False, priority=len(order) - rank)
-                futures[future.key] = (index, future)
-            for future in distributed.as_completed([f for _, f in futures.values()]):
-                index = futures[future.key][0]
+            items = [(inputs[i].location, dict(options or {}), function) for i in order]
+            submitted = active.map(_apply, items, pure=False)  # started in this order
+            index_of = {future.key: index for future, index in zip(submitted, order, strict=True)}
+            for future in distributed.as_completed(submitted):
+                index = index_of[future.key]
                 if future.status == "finished":
                     results[index] = future.result()
                 else:
