@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import aerflow
 from aerflow.cli.main import run as cli_run
@@ -531,3 +533,100 @@ def test_local_workers_keep_the_allocators_defaults() -> None:
     with connect(jobs=1) as client:
         seen = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
     assert list(seen.values()) == [None]
+
+
+# -- small files travel together -----------------------------------------------------------------
+def _check_bundles(sizes: list[int], slots: int, runs: list[range]) -> None:
+    """The rules of :func:`aerflow.batch.engine.bundles`, checked one by one."""
+    from aerflow.batch import engine
+
+    assert [i for run in runs for i in run] == list(range(len(sizes)))  # each once, in order
+    weights = [size + engine.FILE_WEIGHT for size in sizes]
+    limit = min(engine.BUNDLE_BYTES, sum(weights) / (max(1, slots) * engine.TASKS_PER_SLOT))
+    for number, run in enumerate(runs):
+        assert 1 <= len(run) <= 64
+        weight = sum(weights[i] for i in run)
+        if len(run) > 1:
+            assert weight <= limit
+        if number + 1 < len(runs):  # closed only when the next file does not fit
+            assert weight + weights[runs[number + 1][0]] > limit
+
+
+def test_bundles_by_hand() -> None:
+    from aerflow.batch.engine import bundles
+
+    # 200 files of 4.6 MB on 2 workers: 16 MiB = 16,777,216 holds three of 4,862,144 bytes
+    runs = bundles([4_600_000] * 200, 2)
+    assert [len(r) for r in runs] == [3] * 66 + [2]
+    # 2,000 files of 25 kB: 58 of 287,144 bytes fit in 16 MiB (59 would be 16,941,496)
+    runs = bundles([25_000] * 2000, 2)
+    assert [len(r) for r in runs] == [58] * 34 + [28]
+    # three files on two workers: no task above 5,788,432 / 8 = 723,554 bytes
+    assert bundles([5_000_000, 1_000, 1_000], 2) == [range(0, 1), range(1, 3)]
+    # 130 empty files on one worker: 34,078,720 / 4 = 8,519,680 holds 32 of 262,144
+    assert [len(r) for r in bundles([0] * 130, 1)] == [32] * 4 + [2]
+    # 1,000 empty files: 16 MiB holds 64, the most a task carries
+    assert [len(r) for r in bundles([0] * 1000, 1)] == [64] * 15 + [40]
+    # eight small files on two workers: eight tasks, four per worker
+    assert len(bundles([10_000] * 8, 2)) == 8
+    assert bundles([], 4) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 64 * 2**20), max_size=300).map(lambda s: sorted(s)[::-1]),
+    slots=st.integers(0, 64),
+)
+def test_bundles_keep_their_rules(sizes: list[int], slots: int) -> None:
+    from aerflow.batch.engine import bundles
+
+    _check_bundles(sizes, slots, bundles(sizes, slots))
+
+
+@needs_proc
+def test_many_small_files_share_tasks_and_each_is_still_its_own(
+    tmp_path: Path,
+) -> None:
+    """Sixty small recordings and a broken one on a local cluster: fewer tasks than files,
+    yet every file has its own row, its own outputs (equal to running it alone) and, for
+    the broken one, its own failure; ``map`` gives each file its own result."""
+    data, out, expected = tmp_path / "data", tmp_path / "out", tmp_path / "expected"
+    names = []
+    for number in range(60):
+        name = f"{'ab'[number % 2]}/r{number:02d}.{('raw', 'es')[number % 2]}"
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        events = _random_events(300 + 7 * number, 20_000, seed=number)
+        aerflow.write(data / name, events, width=WIDTH, height=HEIGHT)
+        names.append(name)
+        stem = str(Path(name).with_suffix(""))
+        words = [w.replace("{relpath}", str(expected / stem)) for w in PIPELINE]
+        (expected / stem).parent.mkdir(parents=True, exist_ok=True)
+        assert cli_run(["--quiet", "input", "file", str(data / name), *words]) == 0
+    _corrupt(data / "a" / "broken.aedat4")
+    seen: list[str] = []
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        result = aerflow.batch.run(
+            str(data / "**" / "*.*"),
+            PIPELINE,
+            out=out,
+            client=client,
+            progress=lambda row, _: seen.append(row.path),
+        )
+        counts = aerflow.batch.map(
+            [str(data / n) for n in names], lambda s: sum(len(p.events) for p in s), client=client
+        )
+        with pytest.raises(aerflow.batch.BatchError) as failed:
+            aerflow.batch.map(str(data / "**" / "*.*"), lambda s: 1, client=client)
+    assert result.tasks < 61
+    assert result.count("done") == 60
+    assert [r.path for r in result.failures] == [str(data / "a" / "broken.aedat4")]
+    assert sorted(seen) == sorted(r.path for r in result.rows)
+    assert_same_outputs(out, expected)
+    assert counts == [len(aerflow.read(data / n)) for n in names]
+    assert list(failed.value.failures) == [str(data / "a" / "broken.aedat4")]
+    assert sum(r is not None for r in failed.value.results) == 60

@@ -2,7 +2,8 @@
 ``dask.distributed`` cluster (``pip install 'aerflow[batch]'``).
 
 - :func:`run` runs a pipeline (the command line's words after the input, or a
-  :class:`Pipeline`) over files and glob patterns, one task per file, largest first;
+  :class:`Pipeline`) over files and glob patterns, one task per file (small files
+  several to a task), largest first;
   outputs are written atomically, files whose outputs exist are skipped, and a failing
   file is a row of the result, never the end of the batch (``aerflow batch`` on the
   command line).

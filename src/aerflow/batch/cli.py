@@ -29,8 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = OneLineErrors(
         prog="aerflow batch",
         usage=_USAGE,
-        description="Run one pipeline over many recordings on Dask: one task per file, "
-        "largest first, on a local cluster of processes or on a dask.distributed cluster. "
+        description="Run one pipeline over many recordings on Dask: one task per file "
+        "(small files several to a task), largest first, on a local cluster of processes "
+        "or on a dask.distributed cluster. "
         "Output paths may use {stem} (rec), {name} (rec.raw), {parent} (the input's "
         "folder) and {relpath} (a/b/rec: the input's path below the pattern's root, "
         "without its extension). Quote patterns so that ** reaches aerflow.",
@@ -132,6 +133,8 @@ def write_summary(result: BatchResult, out: TextIO, quiet: bool = False) -> None
     failure; with ``quiet`` only the failures."""
     if not quiet:
         workers = f" on {result.workers} workers" if result.workers else ""
+        if result.tasks and result.tasks < len(result.rows):
+            workers += f" ({result.tasks} tasks)"
         count = f"{len(result.rows)} file" + ("" if len(result.rows) == 1 else "s")
         out.write(f"aerflow batch: {count} in {result.elapsed:.1f} s{workers}\n")
         out.write(f"  {'':<8}{'files':>7}{'events':>16}{'bytes':>11}{'time':>10}\n")

@@ -1,5 +1,6 @@
-"""The batch engine: one Dask task per file, largest files first, on a local cluster of
-processes or on any ``dask.distributed`` cluster.
+"""The batch engine: one Dask task per file (small files several to a task, see
+:func:`bundles`), largest files first, on a local cluster of processes or on any
+``dask.distributed`` cluster.
 
 The pipeline of each task is built on the worker from the component tables
 (:mod:`aerflow.components`) by name, exactly as ``aerflow input file PATH ...`` builds it,
@@ -95,6 +96,8 @@ class BatchResult:
     """How many files the patterns named (the rows once the batch is over)."""
     elapsed: float = 0.0
     workers: int = 0
+    tasks: int = 0
+    """How many Dask tasks carried the files (small files travel several to a task)."""
     stale_removed: int = 0
 
     @property
@@ -206,6 +209,41 @@ def process_file(task: Task) -> FileResult:
         seconds=time.perf_counter() - started,
         worker=_worker_address(),
     )
+
+
+def process_files(tasks: Sequence[Task]) -> list[FileResult]:
+    """:func:`process_file` for each of ``tasks`` in turn (one Dask task: a bundle)."""
+    return [process_file(task) for task in tasks]
+
+
+BUNDLE_BYTES = 16 * 2**20
+"""The most input one Dask task carries when it holds several files."""
+FILE_WEIGHT = 256 * 2**10
+"""A file's fixed cost (opening, headers, the outputs' renames), counted as input bytes:
+a task holds 64 files at most."""
+TASKS_PER_SLOT = 4
+"""Bundles are no larger than would leave this many tasks per worker thread."""
+
+
+def bundles(sizes: Sequence[int], slots: int) -> list[range]:
+    """The consecutive runs of files (``sizes`` in bytes, largest first) that go to the
+    workers as one Dask task each. Each task costs the scheduler and a worker a few
+    milliseconds of CPU, as much as converting a 100 kB file, so small files travel
+    together: a run of several files weighs at most :data:`BUNDLE_BYTES` (each file its
+    size plus :data:`FILE_WEIGHT`), and no more than leaves :data:`TASKS_PER_SLOT` tasks
+    per worker thread (``slots``), so that every worker has work to the end."""
+    weights = [size + FILE_WEIGHT for size in sizes]
+    limit = min(BUNDLE_BYTES, sum(weights) / (max(1, slots) * TASKS_PER_SLOT))
+    runs: list[range] = []
+    start, weight = 0, 0
+    for index, file_weight in enumerate(weights):
+        if index > start and weight + file_weight > limit:
+            runs.append(range(start, index))
+            start, weight = index, 0
+        weight += file_weight
+    if start < len(weights):
+        runs.append(range(start, len(weights)))
+    return runs
 
 
 def plan(
@@ -337,6 +375,16 @@ def _workers(client: Any) -> int:
     return 0
 
 
+def _slots(client: Any) -> int:
+    """How many tasks the cluster runs at once (its workers' threads), or this machine's
+    core count while no worker has joined."""
+    with contextlib.suppress(Exception):
+        workers = client.scheduler_info().get("workers", {}).values()
+        if threads := sum(int(w.get("nthreads", 1)) for w in workers):
+            return threads
+    return os.cpu_count() or 1
+
+
 def _as_pipeline(pipeline: Pipeline | str | Sequence[str]) -> Pipeline:
     if isinstance(pipeline, Pipeline):
         return pipeline
@@ -357,16 +405,16 @@ def run(
     progress: Callable[[FileResult, BatchResult], None] | None = None,
 ) -> BatchResult:
     """Run ``pipeline`` over every file of ``paths`` (files or glob patterns, ``**`` spans
-    folders), one Dask task per file, largest first. ``pipeline`` is a :class:`Pipeline` or
-    the command line's words after the input (``"filter denoise output file
-    {relpath}.aedat4"``). Relative output paths go under ``out``. Files whose outputs all
-    exist are skipped unless ``overwrite``. Runs on ``client`` (a
-    ``dask.distributed.Client``), else on the cluster at ``scheduler``, else on a local
-    cluster of ``jobs`` processes. When the workers all run here and run a task per core
-    or more, readers and file outputs that take ``threads`` get ``threads=1`` (unless the
-    pipeline names it): more threads per file would add no speed there. A file that fails
-    is a failed row, never an exception; ``progress`` is called with each finished file's
-    row."""
+    folders), one Dask task per file (small files several to a task: :func:`bundles`),
+    largest first. ``pipeline`` is a :class:`Pipeline` or the command line's words after
+    the input (``"filter denoise output file {relpath}.aedat4"``). Relative output paths
+    go under ``out``. Files whose outputs all exist are skipped unless ``overwrite``. Runs
+    on ``client`` (a ``dask.distributed.Client``), else on the cluster at ``scheduler``,
+    else on a local cluster of ``jobs`` processes. When the workers all run here and run
+    a task per core or more, readers and file outputs that take ``threads`` get
+    ``threads=1`` (unless the pipeline names it): more threads per file would add no speed
+    there. A file that fails is a failed row, never an exception; ``progress`` is called
+    with each finished file's row."""
     spec = _as_pipeline(pipeline)
     inputs = expand([paths] if isinstance(paths, str | os.PathLike) else paths)
     target = None if out is None else os.path.abspath(os.fspath(out))
@@ -387,7 +435,9 @@ def run(
                     # their hand-overs (7 ms of CPU per 1 M-event file to AEDAT 4.0 with
                     # two workers on two cores).
                     sent = [dataclasses.replace(t, threads=1) for t in tasks]
-                for row in _submit(active, process_file, sent):
+                runs = bundles([t.size for t in sent], _slots(active))
+                result.tasks = len(runs)
+                for row in _submit(active, [sent[run.start : run.stop] for run in runs]):
                     result.rows.append(row)
                     if progress is not None:
                         progress(row, result)
@@ -403,36 +453,48 @@ def run(
     return result
 
 
-def _submit(client: Any, function: Callable[[Any], Any], tasks: Sequence[Task]) -> Iterator[Any]:
-    """Each task's result as its future completes; a task the cluster could not run (its
-    workers kept dying, it was cancelled) gives a failed row."""
+def _submit(client: Any, groups: Sequence[Sequence[Task]]) -> Iterator[FileResult]:
+    """Each file's result, a group's as soon as its Dask task completes; every file of a
+    task the cluster could not run (its workers kept dying, it was cancelled) gives a
+    failed row."""
     as_completed = require_distributed().as_completed
     # One graph for every task (a submit per task costs the scheduler an update each); the
     # scheduler starts them in the order given.
-    futures = client.map(function, tasks, pure=False)
-    by_key = {future.key: task for future, task in zip(futures, tasks, strict=True)}
+    futures = client.map(process_files, groups, pure=False)
+    by_key = {future.key: group for future, group in zip(futures, groups, strict=True)}
     try:
         for future in as_completed(futures):
-            task = by_key[future.key]
+            group = by_key[future.key]
             if future.status == "finished":
-                yield future.result()
+                yield from future.result()
             else:
                 error = future.exception() if future.status == "error" else None
                 message = one_line(error) if error is not None else f"task {future.status}"
-                yield FileResult(
-                    task.display, "failed", task.outputs, bytes=task.size, error=message
-                )
+                for task in group:
+                    yield FileResult(
+                        task.display, "failed", task.outputs, bytes=task.size, error=message
+                    )
             future.release()
     finally:
         client.cancel([f for f in futures if not f.done()])
 
 
-def _apply(item: tuple[str, Mapping[str, Any], Callable[[Any], Any]]) -> Any:
+def _apply(
+    work: tuple[Sequence[str], Mapping[str, Any], Callable[[Any], Any]],
+) -> list[tuple[bool, Any]]:
+    """``function`` of each file opened in turn: ``(True, result)``, or ``(False, the
+    error in one line)`` for a file that failed (the others still run)."""
     from ..components import open_file_stream
 
-    path, options, function = item
-    with open_file_stream(path, **options) as stream:
-        return function(stream)
+    paths, options, function = work
+    outcomes: list[tuple[bool, Any]] = []
+    for path in paths:
+        try:
+            with open_file_stream(path, **options) as stream:
+                outcomes.append((True, function(stream)))
+        except Exception as error:
+            outcomes.append((False, one_line(error)))
+    return outcomes
 
 
 def map(
@@ -458,18 +520,24 @@ def map(
         distributed = require_distributed()
         with connect(client, scheduler, jobs, len(inputs)) as active:
             order = sorted(range(len(inputs)), key=lambda i: inputs[i].size, reverse=True)
-            items = [(inputs[i].location, dict(options or {}), function) for i in order]
-            submitted = active.map(_apply, items, pure=False)  # started in this order
-            index_of = {future.key: index for future, index in zip(submitted, order, strict=True)}
+            sizes = [inputs[i].size for i in order]
+            runs = [order[r.start : r.stop] for r in bundles(sizes, _slots(active))]
+            opened = dict(options or {})
+            work = [([inputs[i].location for i in run], opened, function) for run in runs]
+            submitted = active.map(_apply, work, pure=False)  # started in this order
+            run_of = {future.key: run for future, run in zip(submitted, runs, strict=True)}
             for future in distributed.as_completed(submitted):
-                index = index_of[future.key]
+                run = run_of[future.key]
                 if future.status == "finished":
-                    results[index] = future.result()
+                    for index, (ok, outcome) in zip(run, future.result(), strict=True):
+                        if ok:
+                            results[index] = outcome
+                        else:
+                            failures[inputs[index].path] = outcome
                 else:
                     error = future.exception() if future.status == "error" else None
-                    failures[inputs[index].path] = (
-                        one_line(error) if error is not None else f"task {future.status}"
-                    )
+                    message = one_line(error) if error is not None else f"task {future.status}"
+                    failures.update((inputs[index].path, message) for index in run)
     if failures:
         raise BatchError(failures, results)
     if not as_frame:
