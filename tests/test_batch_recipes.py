@@ -11,6 +11,7 @@ equal running each file alone, and no process of the jobs may outlive the cluste
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import signal
@@ -29,7 +30,10 @@ from .helpers import assert_same_events
 from .processes import PATIENCE, wait_until
 
 pytest.importorskip("distributed", reason="dask.distributed not installed")
-pytest.importorskip("dask_jobqueue", reason="dask-jobqueue not installed (the test extra)")
+# Looked up, not imported: importing dask_jobqueue sets a SIGINT handler for the whole
+# process (its runner module), which the Ctrl-C tests run later in this process would meet.
+if importlib.util.find_spec("dask_jobqueue") is None:
+    pytest.skip("dask-jobqueue not installed (the test extra)", allow_module_level=True)
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "batch.md"
 
@@ -128,6 +132,19 @@ class StandInSlurm:
     def logs(self) -> str:
         return "\n".join(p.read_text() for p in sorted(self.jobs.glob("job-*.log")))
 
+    def run(self, argv: list[str]) -> str:
+        """``argv`` run to its end where the recipe runs (the login node); its stdout."""
+        finished = subprocess.run(
+            argv,
+            cwd=self.root,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            timeout=PATIENCE * 2,
+        )
+        assert finished.returncode == 0, finished.stderr + self.logs()
+        return finished.stdout
+
     def assert_converted(self, out: Path) -> None:
         """Each recording's output equals running that file alone."""
         for name in NAMES:
@@ -176,16 +193,8 @@ def test_the_slurm_recipe_converts_a_tree(slurm: StandInSlurm) -> None:
     out = slurm.root / "out"
     script = slurm.root / "convert.py"
     script.write_text(_sized_for_this_machine(_recipe(), slurm.recordings, out))
-    finished = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=slurm.root,
-        env=slurm.environment,
-        capture_output=True,
-        text=True,
-        timeout=PATIENCE * 2,
-    )
-    assert finished.returncode == 0, finished.stderr + slurm.logs()
-    assert finished.stdout.splitlines()[-1] == f"{len(NAMES)} done, 0 failed"
+    printed = slurm.run([sys.executable, str(script)])
+    assert printed.splitlines()[-1] == f"{len(NAMES)} done, 0 failed"
     assert len(list(slurm.jobs.glob("*.job"))) == 2  # two jobs were submitted
     # the cluster cancels its jobs as it closes: nothing of them stays behind
     wait_until(lambda: not slurm.job_processes(), what="the jobs' processes to end")
@@ -226,15 +235,7 @@ def test_the_slurm_command_line_recipe(slurm: StandInSlurm) -> None:
                 "tcp://LOGIN-NODE:PORT": address,
             },
         )
-        finished = subprocess.run(
-            ["bash", "-c", submit],
-            cwd=slurm.root,
-            env=slurm.environment,
-            capture_output=True,
-            text=True,
-            timeout=PATIENCE * 2,
-        )
-        assert finished.returncode == 0, finished.stderr + slurm.logs()
+        slurm.run(["bash", "-c", submit])
         assert len(list(slurm.jobs.glob("*.job"))) == 2  # its workers were the jobs'
     finally:
         os.killpg(cluster.pid, signal.SIGKILL)

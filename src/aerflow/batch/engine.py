@@ -468,8 +468,7 @@ def _submit(client: Any, groups: Sequence[Sequence[Task]]) -> Iterator[FileResul
             if future.status == "finished":
                 yield from future.result()
             else:
-                error = future.exception() if future.status == "error" else None
-                message = one_line(error) if error is not None else f"task {future.status}"
+                message = _why_not_run(future)
                 for task in group:
                     yield FileResult(
                         task.display, "failed", task.outputs, bytes=task.size, error=message
@@ -477,6 +476,13 @@ def _submit(client: Any, groups: Sequence[Sequence[Task]]) -> Iterator[FileResul
             future.release()
     finally:
         client.cancel([f for f in futures if not f.done()])
+
+
+def _why_not_run(future: Any) -> str:
+    """Why a Dask task gave no result (its workers kept dying, it was cancelled), in one
+    line."""
+    error = future.exception() if future.status == "error" else None
+    return one_line(error) if error is not None else f"task {future.status}"
 
 
 def _apply(
@@ -535,8 +541,7 @@ def map(
                         else:
                             failures[inputs[index].path] = outcome
                 else:
-                    error = future.exception() if future.status == "error" else None
-                    message = one_line(error) if error is not None else f"task {future.status}"
+                    message = _why_not_run(future)
                     failures.update((inputs[index].path, message) for index in run)
     if failures:
         raise BatchError(failures, results)
