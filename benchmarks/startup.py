@@ -1,5 +1,7 @@
 """Command-line start-up: ``aerflow --help`` and ``aerflow info SMALL_FILE`` against faery's
-``--help`` and ``info`` on the same file, each a fresh process, median wall time of N runs.
+``--help`` and ``info`` on the same file, each a fresh process, median wall time of N runs;
+also ``aerflow convert SMALL_FILE OUT.es`` (faery 0.7.1's conversion fails without a
+terminal, so it has no peer here).
 
     .venv/bin/python benchmarks/startup.py [--runs 15] [--file PATH] [--json FILE]
 
@@ -24,6 +26,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,6 +78,14 @@ def _heavy_imports(aerflow: list[str]) -> list[str]:
     return sorted({n for n in names if any(n == h or n.startswith(h + ".") for h in heavy)})
 
 
+def _check_converted(source: Path, converted: Path) -> None:
+    """The timed conversion's output holds the source's events."""
+    import aerflow
+
+    if aerflow.read(converted).tolist() != aerflow.read(source).tolist():
+        sys.exit(f"{converted} does not hold the events of {source}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15, help="runs of each command (median)")
@@ -92,9 +103,11 @@ def main() -> None:
     aerflow = _command("aerflow")
     assert aerflow is not None
     faery = _command("faery")
+    converted = Path(tempfile.mkdtemp(prefix="aerflow-startup-")) / "converted.es"
     cases = {
         "aerflow --help": [*aerflow, "--help"],
         "aerflow info": [*aerflow, "info", str(path)],
+        "aerflow convert": [*aerflow, "convert", str(path), str(converted)],
     }
     if faery is not None:
         cases["faery --help"] = [*faery, "--help"]
@@ -108,6 +121,8 @@ def main() -> None:
         for name, argv in cases.items():
             times[name].append(_time(argv))
     load_after = os.getloadavg()
+    _check_converted(path, converted)
+    shutil.rmtree(converted.parent)
 
     medians = {name: statistics.median(values) for name, values in times.items()}
     print(f"file: {path} ({path.stat().st_size:,} bytes); {args.runs} runs each, alternating")

@@ -183,7 +183,7 @@ def test_event_stream_files_decode_alike_as_plain_python(f: EventStreamFile) -> 
 # Small shared recordings and the command line                                                  #
 # --------------------------------------------------------------------------------------------- #
 
-SMALL = cli_main.INTERPRETED_INFO_BYTES
+SMALL = cli_main.INTERPRETED_BYTES
 
 
 def small_recordings(manifest: dict[str, Any]) -> list[str]:
@@ -215,7 +215,7 @@ def test_info_on_small_recordings_prints_what_the_compiled_kernels_give(
     for name in small_recordings(manifest):
         printed = []
         for threshold in (SMALL, -1):  # interpreted, then compiled
-            monkeypatch.setattr(cli_main, "INTERPRETED_INFO_BYTES", threshold)
+            monkeypatch.setattr(cli_main, "INTERPRETED_BYTES", threshold)
             assert cli_main.run(["info", str(shared_data / name)]) == 0
             printed.append(capsys.readouterr().out)
         assert printed[0] == printed[1], name
@@ -237,6 +237,47 @@ def test_info_on_a_small_file_never_loads_numba(shared_data: Path) -> None:
     )
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
     assert "events          2,009\n" in result.stdout
+
+
+@pytest.mark.parametrize("suffix", [".aedat4", ".es"])
+def test_convert_of_small_recordings_writes_what_the_compiled_kernels_write(
+    shared_data: Path,
+    manifest: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    suffix: str,
+) -> None:
+    """``convert`` of each small recording, its kernels in plain Python, writes the same
+    bytes as with compiled kernels (or fails with the same message)."""
+    for name in small_recordings(manifest):
+        outcomes = []
+        for threshold in (SMALL, -1):  # interpreted, then compiled
+            monkeypatch.setattr(cli_main, "INTERPRETED_BYTES", threshold)
+            target = tmp_path / f"{threshold}{suffix}"
+            status = cli_main.run(["convert", str(shared_data / name), str(target)])
+            written = target.read_bytes() if target.exists() else None
+            outcomes.append((status, capsys.readouterr().err, written))
+            target.unlink(missing_ok=True)
+        assert outcomes[0] == outcomes[1], name
+        assert outcomes[0][2] is not None or outcomes[0][0] != 0, name
+
+
+def test_convert_of_a_small_file_never_loads_numba(shared_data: Path, tmp_path: Path) -> None:
+    path = shared_data / "dat" / "tonic_sample_ncars.dat"
+    assert path.stat().st_size <= SMALL
+    target = tmp_path / "converted.aedat4"
+    script = (
+        "import sys\n"
+        "from aerflow.cli.main import run\n"
+        f"status = run(['convert', {str(path)!r}, {str(target)!r}])\n"
+        "sys.exit(3 if 'numba' in sys.modules else status)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert aerflow.read(target).tolist() == aerflow.read(path).tolist()
 
 
 WRITABLE = [info for info in aerflow.list_formats() if info.writer]

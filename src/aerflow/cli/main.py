@@ -38,9 +38,18 @@ if TYPE_CHECKING:
 
 __all__ = ["run"]
 
-INTERPRETED_INFO_BYTES = 64 * 1024
-"""``info`` on a file up to this size runs the kernels as plain Python, quicker than loading
-numba (about 0.3 s) for every format at this size."""
+INTERPRETED_BYTES = 64 * 1024
+"""``info`` and ``convert`` on a file up to this size run the kernels as plain Python,
+quicker than loading numba and the kernels (0.3-0.5 s) for every format at this size."""
+
+
+def _kernels_for(path: str) -> contextlib.AbstractContextManager[None]:
+    """Plain-Python kernels for a regular file of up to :data:`INTERPRETED_BYTES`, else the
+    compiled ones."""
+    from .._jit import interpreted
+
+    small = os.path.isfile(path) and os.path.getsize(path) <= INTERPRETED_BYTES
+    return interpreted() if small else contextlib.nullcontext()
 
 
 def _command_word(argv: Sequence[str]) -> str | None:
@@ -123,7 +132,10 @@ def _open_source(path: str, format_name: str | None, args: argparse.Namespace) -
 def _convert(args: argparse.Namespace) -> None:
     from .. import api
 
-    with _open_source(args.source, args.source_format, args) as reader:
+    with (
+        _kernels_for(args.source),
+        _open_source(args.source, args.source_format, args) as reader,
+    ):
         width, height = reader.properties.width, reader.properties.height
         if width is None or height is None:
             raise AerflowError(
@@ -157,14 +169,9 @@ def _print_formats(out: TextIO) -> None:
 
 
 def _print_info(args: argparse.Namespace, out: TextIO) -> None:
-    from .._jit import interpreted
     from .summary import summarize
 
-    small = os.path.isfile(args.file) and os.path.getsize(args.file) <= INTERPRETED_INFO_BYTES
-    with (
-        interpreted() if small else contextlib.nullcontext(),
-        _open_source(args.file, args.format, args) as reader,
-    ):
+    with _kernels_for(args.file), _open_source(args.file, args.format, args) as reader:
         summary = summarize(reader)
     for label, value in summary.lines():
         out.write(f"{label:<16}{value}\n")
