@@ -1,11 +1,12 @@
-"""The SLURM recipe of docs/batch.md, run as written but for its sizes and paths.
+"""The SLURM recipes of docs/batch.md, run as written but for their sizes and paths.
 
-The Python block under "SLURM with dask-jobqueue" is taken from the page itself and run
-with the real dask-jobqueue. Its ``sbatch`` and ``scancel`` are stand-ins on PATH that do
-what SLURM does with a job script on a node: ``sbatch SCRIPT`` starts the script (the one
-dask-jobqueue wrote, ``#SBATCH`` lines and all) in a session of its own and prints
-``Submitted batch job ID``; ``scancel ID`` signals that session. The batch's outputs must
-equal running each file alone, and no process of the jobs may outlive the cluster.
+The Python script and the two commands under "SLURM with dask-jobqueue" are taken from the
+page itself and run with the real dask-jobqueue. Its ``sbatch`` and ``scancel`` are
+stand-ins on PATH that do what SLURM does with a job script on a node: ``sbatch SCRIPT``
+starts the script (the one dask-jobqueue wrote, ``#SBATCH`` lines and all) in a session of
+its own and prints ``Submitted batch job ID``; ``scancel ID`` signals that session. The
+batch's outputs must equal running each file alone, and no process of the jobs may outlive
+the cluster.
 """
 
 from __future__ import annotations
@@ -53,21 +54,17 @@ for id in "$@"; do kill -TERM -- "-$(cat "$FAKE_SLURM/$id.job")" 2> /dev/null ||
 """
 
 
-def _recipe() -> str:
-    """The page's SLURM Python block."""
-    text = DOCS.read_text()
-    section = text.split("### SLURM with dask-jobqueue", 1)[1]
-    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert match is not None, "no Python block in the SLURM section of docs/batch.md"
+def _slurm_block(language: str) -> str:
+    """The page's first ``language`` block in its SLURM section."""
+    section = DOCS.read_text().split("### SLURM with dask-jobqueue", 1)[1]
+    match = re.search(rf"```{language}\n(.*?)```", section, re.DOTALL)
+    assert match is not None, f"no {language} block in the SLURM section of docs/batch.md"
     return match.group(1)
 
 
 def _command_line_recipe() -> tuple[str, str]:
     """The page's two commands for the command line: the cluster kept open, the batch."""
-    section = DOCS.read_text().split("### SLURM with dask-jobqueue", 1)[1]
-    match = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
-    assert match is not None, "no shell block in the SLURM section of docs/batch.md"
-    keep_open, submit = match.group(1).strip().splitlines()
+    keep_open, submit = _slurm_block("sh").strip().splitlines()
     return keep_open, submit
 
 
@@ -192,7 +189,7 @@ def slurm(tmp_path: Path) -> Iterator[StandInSlurm]:
 def test_the_slurm_recipe_converts_a_tree(slurm: StandInSlurm) -> None:
     out = slurm.root / "out"
     script = slurm.root / "convert.py"
-    script.write_text(_sized_for_this_machine(_recipe(), slurm.recordings, out))
+    script.write_text(_sized_for_this_machine(_slurm_block("python"), slurm.recordings, out))
     printed = slurm.run([sys.executable, str(script)])
     assert printed.splitlines()[-1] == f"{len(NAMES)} done, 0 failed"
     assert len(list(slurm.jobs.glob("*.job"))) == 2  # two jobs were submitted
