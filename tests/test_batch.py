@@ -35,6 +35,8 @@ from .helpers import assert_same_events
 from .processes import PATIENCE, child, interrupt, wait_until
 
 distributed = pytest.importorskip("distributed", reason="dask.distributed not installed")
+import dask  # noqa: E402  (installed with distributed)
+
 pytest.importorskip("pandas", reason="pandas not installed")
 import aerflow.batch  # noqa: E402
 from aerflow.batch.placeholders import Input, expand, remove_stale_temporaries  # noqa: E402
@@ -630,3 +632,39 @@ def test_many_small_files_share_tasks_and_each_is_still_its_own(
     assert counts == [len(aerflow.read(data / n)) for n in names]
     assert list(failed.value.failures) == [str(data / "a" / "broken.aedat4")]
     assert sum(r is not None for r in failed.value.results) == 60
+
+
+def _count_or_die(stream: Any) -> int:
+    """The events of a stream, but for the one of 777 events: that one ends its worker."""
+    count = sum(len(packet.events) for packet in stream)
+    if count == 777:
+        os._exit(13)
+    return count
+
+
+@needs_proc
+def test_a_file_that_kills_its_worker_fails_alone(tmp_path: Path) -> None:
+    """Small files share tasks; when one of them kills the worker running it, its task's
+    other files run again one per task, and only that file fails."""
+    paths = []
+    for number in range(24):
+        path = tmp_path / f"r{number:02d}.es"
+        count = 777 if number == 5 else 500 + number
+        aerflow.write(path, _random_events(count, 20_000, seed=number), width=WIDTH, height=HEIGHT)
+        paths.append(str(path))
+    # A worker's death marks only the task it was running (with one task per worker at a
+    # time), and marks it bad at once, so that the test needs few deaths.
+    scheduler_config = {"allowed-failures": 0, "worker-saturation": 1.0}
+    with (
+        dask.config.set({f"distributed.scheduler.{k}": v for k, v in scheduler_config.items()}),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+        pytest.raises(aerflow.batch.BatchError) as failed,
+    ):
+        aerflow.batch.map(paths, _count_or_die, client=client)
+    assert list(failed.value.failures) == [paths[5]]
+    assert "KilledWorker" in failed.value.failures[paths[5]]
+    expected = [None if n == 5 else 500 + n for n in range(24)]
+    assert failed.value.results == expected

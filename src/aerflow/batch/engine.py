@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from .._optional import require
 from ..errors import AerflowError, BatchError, MissingDependencyError
@@ -34,6 +35,8 @@ from .placeholders import (
 from .spec import PATH_OPTIONS, Pipeline, path_of
 
 log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
 
 __all__ = [
     "BatchError",
@@ -437,10 +440,13 @@ def run(
                     sent = [dataclasses.replace(t, threads=1) for t in tasks]
                 runs = bundles([t.size for t in sent], _slots(active))
                 result.tasks = len(runs)
-                for row in _submit(active, [sent[run.start : run.stop] for run in runs]):
-                    result.rows.append(row)
-                    if progress is not None:
-                        progress(row, result)
+                groups = [sent[run.start : run.stop] for run in runs]
+                for group, outcome in _completed(active, process_files, groups):
+                    rows = _failed(group, outcome) if isinstance(outcome, str) else outcome
+                    for row in rows:
+                        result.rows.append(row)
+                        if progress is not None:
+                            progress(row, result)
     finally:
         # Every task has ended (or, interrupted, a local cluster is gone): what is left
         # under a temporary name beside an output was written by a worker that died, in
@@ -453,29 +459,36 @@ def run(
     return result
 
 
-def _submit(client: Any, groups: Sequence[Sequence[Task]]) -> Iterator[FileResult]:
-    """Each file's result, a group's as soon as its Dask task completes; every file of a
-    task the cluster could not run (its workers kept dying, it was cancelled) gives a
-    failed row."""
-    as_completed = require_distributed().as_completed
-    # One graph for every task (a submit per task costs the scheduler an update each); the
-    # scheduler starts them in the order given.
-    futures = client.map(process_files, groups, pure=False)
-    by_key = {future.key: group for future, group in zip(futures, groups, strict=True)}
+def _completed(
+    client: Any, function: Callable[[list[Item]], list[Any]], groups: Sequence[list[Item]]
+) -> Iterator[tuple[list[Item], list[Any] | str]]:
+    """Each group with ``function``'s results for it as its Dask task completes, or with why
+    the cluster could not run it (in one line). The tasks go to the scheduler as one graph,
+    started in the order given (a submit per task costs the scheduler an update each). A
+    group of several files whose task failed as a whole (its workers died each time it
+    ran) runs again one file per task, so that only the file at fault fails."""
+    futures = client.map(function, groups, pure=False)
+    group_of = {f.key: group for f, group in zip(futures, groups, strict=True)}
+    pending = require_distributed().as_completed(futures)
     try:
-        for future in as_completed(futures):
-            group = by_key[future.key]
+        for future in pending:
+            group = group_of.pop(future.key)
             if future.status == "finished":
-                yield from future.result()
+                yield group, future.result()
+            elif future.status == "error" and len(group) > 1:
+                alone = client.map(function, [[item] for item in group], pure=False)
+                futures += alone
+                group_of.update((f.key, [item]) for f, item in zip(alone, group, strict=True))
+                pending.update(alone)
             else:
-                message = _why_not_run(future)
-                for task in group:
-                    yield FileResult(
-                        task.display, "failed", task.outputs, bytes=task.size, error=message
-                    )
+                yield group, _why_not_run(future)
             future.release()
     finally:
         client.cancel([f for f in futures if not f.done()])
+
+
+def _failed(tasks: Sequence[Task], error: str) -> list[FileResult]:
+    return [FileResult(t.display, "failed", t.outputs, bytes=t.size, error=error) for t in tasks]
 
 
 def _why_not_run(future: Any) -> str:
@@ -486,15 +499,14 @@ def _why_not_run(future: Any) -> str:
 
 
 def _apply(
-    work: tuple[Sequence[str], Mapping[str, Any], Callable[[Any], Any]],
+    items: Sequence[tuple[int, str]], options: Mapping[str, Any], function: Callable[[Any], Any]
 ) -> list[tuple[bool, Any]]:
-    """``function`` of each file opened in turn: ``(True, result)``, or ``(False, the
-    error in one line)`` for a file that failed (the others still run)."""
+    """``function`` of each file (``(index, path)``) opened in turn: ``(True, result)``, or
+    ``(False, the error in one line)`` for a file that failed (the others still run)."""
     from ..components import open_file_stream
 
-    paths, options, function = work
     outcomes: list[tuple[bool, Any]] = []
-    for path in paths:
+    for _, path in items:
         try:
             with open_file_stream(path, **options) as stream:
                 outcomes.append((True, function(stream)))
@@ -523,26 +535,20 @@ def map(
     results: list[Any] = [None] * len(inputs)
     failures: dict[str, str] = {}
     if inputs:
-        distributed = require_distributed()
         with connect(client, scheduler, jobs, len(inputs)) as active:
             order = sorted(range(len(inputs)), key=lambda i: inputs[i].size, reverse=True)
-            sizes = [inputs[i].size for i in order]
-            runs = [order[r.start : r.stop] for r in bundles(sizes, _slots(active))]
-            opened = dict(options or {})
-            work = [([inputs[i].location for i in run], opened, function) for run in runs]
-            submitted = active.map(_apply, work, pure=False)  # started in this order
-            run_of = {future.key: run for future, run in zip(submitted, runs, strict=True)}
-            for future in distributed.as_completed(submitted):
-                run = run_of[future.key]
-                if future.status == "finished":
-                    for index, (ok, outcome) in zip(run, future.result(), strict=True):
-                        if ok:
-                            results[index] = outcome
-                        else:
-                            failures[inputs[index].path] = outcome
-                else:
-                    message = _why_not_run(future)
-                    failures.update((inputs[index].path, message) for index in run)
+            items = [(i, inputs[i].location) for i in order]
+            runs = bundles([inputs[i].size for i in order], _slots(active))
+            groups = [items[run.start : run.stop] for run in runs]
+            apply = functools.partial(_apply, options=dict(options or {}), function=function)
+            for group, outcome in _completed(active, apply, groups):
+                if isinstance(outcome, str):
+                    outcome = [(False, outcome)] * len(group)
+                for (index, _), (ok, value) in zip(group, outcome, strict=True):
+                    if ok:
+                        results[index] = value
+                    else:
+                        failures[inputs[index].path] = value
     if failures:
         raise BatchError(failures, results)
     if not as_frame:
