@@ -223,20 +223,26 @@ def test_info_on_small_recordings_prints_what_the_compiled_kernels_give(
             assert f"events          {manifest[name]['events']:,}\n" in printed[0], name
 
 
-def test_info_on_a_small_file_never_loads_numba(shared_data: Path) -> None:
-    path = shared_data / "dat" / "tonic_sample_ncars.dat"
-    assert path.stat().st_size <= SMALL
+def _run_without_numba(argv: list[str]) -> str:
+    """The command line's ``argv`` run in a fresh process, which must not load numba; its
+    standard output."""
     script = (
         "import sys\n"
         "from aerflow.cli.main import run\n"
-        f"status = run(['info', {str(path)!r}])\n"
+        f"status = run({argv!r})\n"
         "sys.exit(3 if 'numba' in sys.modules else status)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
-    assert "events          2,009\n" in result.stdout
+    return result.stdout
+
+
+def test_info_on_a_small_file_never_loads_numba(shared_data: Path) -> None:
+    path = shared_data / "dat" / "tonic_sample_ncars.dat"
+    assert path.stat().st_size <= SMALL
+    assert "events          2,009\n" in _run_without_numba(["info", str(path)])
 
 
 @pytest.mark.parametrize("suffix", [".aedat4", ".es"])
@@ -267,16 +273,7 @@ def test_convert_of_a_small_file_never_loads_numba(shared_data: Path, tmp_path: 
     path = shared_data / "dat" / "tonic_sample_ncars.dat"
     assert path.stat().st_size <= SMALL
     target = tmp_path / "converted.aedat4"
-    script = (
-        "import sys\n"
-        "from aerflow.cli.main import run\n"
-        f"status = run(['convert', {str(path)!r}, {str(target)!r}])\n"
-        "sys.exit(3 if 'numba' in sys.modules else status)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
-    )
-    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    _run_without_numba(["convert", str(path), str(target)])
     assert aerflow.read(target).tolist() == aerflow.read(path).tolist()
 
 
