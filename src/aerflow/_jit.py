@@ -4,7 +4,8 @@
 plain Python until its first call, which imports numba and compiles the function (or loads it
 from numba's cache). Importing numba and loading the first cached kernel cost about 0.3-0.4 s,
 more than a command on a small recording needs in all; :func:`interpreted` lets such a command
-(``aerflow info`` on a small file) run every kernel as plain Python instead.
+(``aerflow info`` or ``aerflow convert`` on a small file) run every kernel as plain Python
+instead.
 
 A kernel calling another kernel (a global or a module's attribute) sees the callee as numba
 sees any dispatcher: typed by ``_numba_type_``, inlined by its ``targetoptions``, compiled when
