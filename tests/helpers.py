@@ -51,3 +51,15 @@ def assert_same_events(actual: np.ndarray, expected: np.ndarray) -> None:
 def assert_same_triggers(actual: np.ndarray, expected: np.ndarray) -> None:
     assert actual.dtype == aerflow.TRIGGERS_DTYPE
     assert actual.tolist() == expected.tolist()
+
+
+def uniform_events(count: int, duration_us: int, seed: int, width: int, height: int) -> np.ndarray:
+    """``count`` events at uniformly drawn times (sorted) below ``duration_us``, pixels of a
+    ``width`` x ``height`` sensor and polarities, the same for the same arguments."""
+    rng = np.random.default_rng(seed)
+    events = np.zeros(count, aerflow.EVENTS_DTYPE)
+    events["t"] = np.sort(rng.integers(0, duration_us, count))
+    events["x"] = rng.integers(0, width, count)
+    events["y"] = rng.integers(0, height, count)
+    events["on"] = rng.integers(0, 2, count).astype(bool)
+    return events

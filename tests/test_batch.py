@@ -31,7 +31,7 @@ import aerflow
 from aerflow.cli.main import run as cli_run
 from aerflow.synthetic import rotating_bar
 
-from .helpers import assert_same_events
+from .helpers import assert_same_events, uniform_events
 from .processes import PATIENCE, child, interrupt, wait_until
 
 distributed = pytest.importorskip("distributed", reason="dask.distributed not installed")
@@ -50,13 +50,7 @@ DETERMINISTIC = (".aedat4", ".es")  # writers whose bytes depend only on the eve
 
 # -- recordings ---------------------------------------------------------------------------------
 def _random_events(count: int, duration_us: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    events = np.zeros(count, aerflow.EVENTS_DTYPE)
-    events["t"] = np.sort(rng.integers(0, duration_us, count))
-    events["x"] = rng.integers(0, WIDTH, count)
-    events["y"] = rng.integers(0, HEIGHT, count)
-    events["on"] = rng.integers(0, 2, count).astype(bool)
-    return events
+    return uniform_events(count, duration_us, seed, WIDTH, HEIGHT)
 
 
 # (relative path, format, events): nested folders, several formats, sizes that differ.

@@ -27,7 +27,7 @@ import pytest
 import aerflow
 from aerflow.cli.main import run as cli_run
 
-from .helpers import assert_same_events
+from .helpers import assert_same_events, uniform_events
 from .processes import PATIENCE, wait_until
 
 pytest.importorskip("distributed", reason="dask.distributed not installed")
@@ -89,18 +89,6 @@ def _sized_for_this_machine(recipe: str, recordings: Path, out: Path) -> str:
         'out="/scratch/converted"': f"out={str(out)!r}",
     }
     return _replace_once(recipe, replacements)
-
-
-def _events(count: int, seed: int) -> aerflow.Events:
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    events = np.zeros(count, aerflow.EVENTS_DTYPE)
-    events["t"] = np.sort(rng.integers(0, 10 * count, count))
-    events["x"] = rng.integers(0, 320, count)
-    events["y"] = rng.integers(0, 240, count)
-    events["on"] = rng.integers(0, 2, count).astype(bool)
-    return events
 
 
 @dataclass
@@ -167,7 +155,8 @@ def slurm(tmp_path: Path) -> Iterator[StandInSlurm]:
         folder.mkdir()
     for number, name in enumerate(NAMES):
         (recordings / name).parent.mkdir(parents=True, exist_ok=True)
-        events = _events(20_000 + 5_000 * number, number)
+        count = 20_000 + 5_000 * number
+        events = uniform_events(count, 10 * count, number, 320, 240)
         aerflow.write(recordings / name, events, width=320, height=240)
     for name, text in (("sbatch", SBATCH), ("scancel", SCANCEL)):
         (bin_dir / name).write_text(text)
