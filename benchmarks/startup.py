@@ -1,7 +1,7 @@
 """Command-line start-up: ``aerflow --help`` and ``aerflow info SMALL_FILE`` against faery's
-``--help`` and ``info`` on the same file, each a fresh process, median wall time of N runs;
-also ``aerflow convert SMALL_FILE OUT.es`` (faery 0.7.1's conversion fails without a
-terminal, so it has no peer here).
+``--help`` and ``info`` on the same file, each a fresh process, median wall time (and CPU
+time) of N runs; also ``aerflow convert SMALL_FILE OUT.es`` (faery 0.7.1's conversion fails
+without a terminal, so it has no peer here).
 
     .venv/bin/python benchmarks/startup.py [--runs 15] [--file PATH] [--json FILE]
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,13 +58,20 @@ def _command(tool: str) -> list[str] | None:
     return None
 
 
-def _time(argv: list[str]) -> float:
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _time(argv: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run of ``argv``."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     result = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, check=False)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed: {result.stderr.decode()[-500:]}")
-    return elapsed
+    return elapsed, _children_cpu() - cpu
 
 
 def _heavy_imports(aerflow: list[str]) -> list[str]:
@@ -117,9 +125,12 @@ def main() -> None:
     for argv in cases.values():  # untimed: page cache, numba's on-disk cache, .pyc files
         _time(argv)
     times: dict[str, list[float]] = {name: [] for name in cases}
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.runs):
         for name, argv in cases.items():
-            times[name].append(_time(argv))
+            wall, used = _time(argv)
+            times[name].append(wall)
+            cpu[name].append(used)
     load_after = os.getloadavg()
     _check_converted(path, converted)
     shutil.rmtree(converted.parent)
@@ -127,9 +138,12 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in times.items()}
     print(f"file: {path} ({path.stat().st_size:,} bytes); {args.runs} runs each, alternating")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
-    print(f"{'command':<16} {'median s':>9} {'min s':>7} {'max s':>7}")
+    print(f"{'command':<16} {'median s':>9} {'min s':>7} {'max s':>7} {'CPU s':>7}")
     for name, values in times.items():
-        print(f"{name:<16} {medians[name]:>9.3f} {min(values):>7.3f} {max(values):>7.3f}")
+        print(
+            f"{name:<16} {medians[name]:>9.3f} {min(values):>7.3f} {max(values):>7.3f} "
+            f"{statistics.median(cpu[name]):>7.3f}"
+        )
     if faery is None:
         print("faery is not installed (pip install 'aerflow[interop]'): no peer columns")
     else:
@@ -141,7 +155,8 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(
             json.dumps(
-                {"file": str(path), "times": times, "load": [load_before, load_after]}, indent=1
+                {"file": str(path), "times": times, "cpu": cpu, "load": [load_before, load_after]},
+                indent=1,
             )
         )
 
